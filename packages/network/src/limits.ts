@@ -1,0 +1,53 @@
+/**
+ * Every limit of @pnet/network in one place, with its default and why.
+ */
+import type { Limits } from './interface.js'
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  // A fleet node talks to a few neighbours; a hub or relay to many. 1024 sockets stays well inside default ulimits.
+  maxConnections: 1024,
+  // Simultaneous dials from both sides can briefly make two; more than a few is a misbehaving peer.
+  maxConnectionsPerPeer: 4,
+  // yamux's own default; enough for heavy RPC fan-in on one link.
+  maxInboundStreams: 1024,
+  maxOutboundStreams: 1024,
+  // Noise XX is 1.5 round trips; 10 s tolerates slow links and loaded hosts yet stops slowloris handshakes.
+  handshakeTimeoutMs: 10_000,
+  // Neighbour links are kept busy by keepalives from the node layer; a connection nobody uses is reclaimed.
+  idleTimeoutMs: 5 * 60_000,
+  // Each pending handshake holds a socket and a little crypto state; a flood beyond this is dropped at accept.
+  maxPendingHandshakes: 64,
+  // Above this many unread bytes a stream stops granting yamux window, so the remote writer stalls.
+  streamReadBufferBytes: 1024 * 1024,
+})
+
+/** A peer that has this many inbound streams refused for being past the limit is disconnected. */
+export const STREAM_LIMIT_STRIKES = 32
+
+/** yamux's largest receive window per stream; also the largest data frame we accept (see yamux-guard.ts). */
+export const MAX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024
+
+/** Largest frame a yamux header may announce; a peer announcing more is cut off before anything is buffered. */
+export const MAX_YAMUX_FRAME_BYTES = MAX_STREAM_WINDOW_BYTES
+
+/** How long `close()` of a connection waits for open streams before resetting them, when no signal is given. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000
+
+/** Merges user limits over the defaults and rejects nonsense with a message naming the field. */
+export function resolveLimits(user: Partial<Limits> = {}): Readonly<Limits> {
+  const limits = { ...DEFAULT_LIMITS, ...user }
+  for (const [key, value] of Object.entries(limits)) {
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+      throw new RangeError(`limits.${key} must be a number >= 0, got ${String(value)}`)
+    }
+  }
+  for (const key of [
+    'maxConnections',
+    'maxConnectionsPerPeer',
+    'maxPendingHandshakes',
+    'handshakeTimeoutMs',
+  ] as const) {
+    if (limits[key] < 1) throw new RangeError(`limits.${key} must be >= 1, got ${limits[key]}`)
+  }
+  return Object.freeze(limits)
+}

@@ -1,0 +1,152 @@
+/**
+ * TCP transport on @libp2p/tcp: sockets from the libp2p component, upgraded with our noise + yamux upgrader.
+ *
+ * Addresses: `/ip4/…/tcp/PORT`, `/ip6/…/tcp/PORT`, `/dns/NAME/tcp/PORT` (or `tcp://host:port`).
+ *
+ * @example
+ * ```ts
+ * const network = createNetwork({ privateKey, transports: [tcp()] })
+ * await network.listen('tcp://127.0.0.1:0')
+ * ```
+ */
+import type { Connection as Libp2pConnection, Upgrader as Libp2pUpgrader, MultiaddrConnection } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
+import { tcp as libp2pTcp, type TCPDialOptions as TcpDialOptions } from '@libp2p/tcp'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { TCP } from '@multiformats/multiaddr-matcher'
+import { AbortError, DialError, ListenError, messageOf, NetworkError } from '../errors.js'
+import type {
+  Connection,
+  DialOptions,
+  Listener,
+  ListenOptions,
+  Transport,
+  TransportComponents,
+  TransportFactory,
+} from '../interface.js'
+import type { StackUpgrader } from '../upgrader.js'
+import { isStackUpgrader } from './shared.js'
+
+export interface TcpInit {
+  /** listen backlog (default: Node's) */
+  backlog?: number
+  /** Nagle off (default true): small RPC messages go out at once */
+  noDelay?: boolean
+}
+
+/**
+ * The TCP transport.
+ *
+ * @example
+ * ```ts
+ * createNetwork({ privateKey, transports: [tcp({ backlog: 1024 })] })
+ * ```
+ */
+export function tcp(init: TcpInit = {}): TransportFactory {
+  return components => new TcpTransport(components, init)
+}
+
+class TcpTransport implements Transport {
+  readonly name = 'tcp'
+  readonly #components: TransportComponents
+  readonly #upgrader: StackUpgrader
+  readonly #lib: ReturnType<ReturnType<typeof libp2pTcp>>
+  readonly #init: TcpInit
+
+  constructor(components: TransportComponents, init: TcpInit) {
+    if (!isStackUpgrader(components.upgrader)) {
+      throw new TypeError('tcp() needs the upgrader created by createNetwork()/createUpgrader()')
+    }
+    this.#components = components
+    this.#upgrader = components.upgrader
+    this.#init = init
+    const idle = components.limits.idleTimeoutMs
+    this.#lib = libp2pTcp({
+      backlog: init.backlog,
+      // the socket-level inactivity timer mirrors our idle timeout (yamux keepalives keep live links busy)
+      inboundSocketInactivityTimeout: idle,
+      outboundSocketInactivityTimeout: idle,
+    })({ logger: defaultLogger() })
+  }
+
+  handles(addr: Multiaddr): boolean {
+    return TCP.exactMatch(addr)
+  }
+
+  async dial(addr: Multiaddr, options: DialOptions): Promise<Connection> {
+    const shown = addr.toString()
+    const ticket = this.#components.gate.admit('outbound', addr)
+    let result: Connection | undefined
+    const shim = {
+      upgradeOutbound: async (maConn: MultiaddrConnection) => {
+        result = await this.#upgrader.upgradeMessageStream(maConn, 'outbound', {
+          ...options,
+          transport: this.name,
+          ticket,
+        })
+        return result as unknown as Libp2pConnection
+      },
+    } as unknown as Libp2pUpgrader
+    try {
+      await this.#lib.dial(addr, {
+        signal: options.signal ?? new AbortController().signal,
+        upgrader: shim,
+        noDelay: this.#init.noDelay ?? true,
+      } as TcpDialOptions)
+    } catch (err) {
+      ticket.release()
+      if (err instanceof NetworkError) throw err
+      if (options.signal?.aborted === true) throw new AbortError(`dial ${shown}`, { cause: err })
+      throw new DialError(shown, messageOf(err), { cause: err })
+    }
+    if (result === undefined) throw new DialError(shown, 'upgrade produced no connection')
+    return result
+  }
+
+  async listen(addr: Multiaddr, options: ListenOptions): Promise<Listener> {
+    const shim = {
+      upgradeInbound: async (maConn: MultiaddrConnection, opts: { signal?: AbortSignal }) => {
+        let ticket: ReturnType<TransportComponents['gate']['admit']>
+        try {
+          ticket = this.#components.gate.admit('inbound', maConn.remoteAddr)
+        } catch (err) {
+          this.#components.logger.warn(
+            { remote: maConn.remoteAddr.toString(), reason: messageOf(err) },
+            'inbound connection refused',
+          )
+          options.onConnectionError?.(err as Error, maConn.remoteAddr)
+          throw err // the libp2p listener aborts the socket
+        }
+        try {
+          const connection = await this.#upgrader.upgradeMessageStream(maConn, 'inbound', {
+            signal: opts.signal, // the listener aborts handshakes in progress when it closes
+            transport: this.name,
+            ticket,
+            onStream: options.onStream,
+            onClose: options.onClose,
+          })
+          options.onConnection(connection)
+        } catch (err) {
+          this.#components.logger.info(
+            { remote: maConn.remoteAddr.toString(), reason: messageOf(err) },
+            'inbound connection failed',
+          )
+          options.onConnectionError?.(err as Error, maConn.remoteAddr)
+          throw err
+        }
+      },
+    } as unknown as Libp2pUpgrader
+    const listener = this.#lib.createListener({ upgrader: shim })
+    try {
+      await listener.listen(addr)
+    } catch (err) {
+      throw new ListenError(addr.toString(), messageOf(err), { cause: err })
+    }
+    return {
+      get addrs() {
+        return listener.getAddrs()
+      },
+      close: () => listener.close(),
+    }
+  }
+}
