@@ -65,6 +65,9 @@ function fromUrl(text: string): Multiaddr {
     peer = `/p2p/${p2p[1]}`
     rest = text.slice(0, p2p.index)
   }
+  if (!['tcp', 'quic', 'ws', 'wss', 'http', 'https', 'memory'].includes(scheme)) {
+    throw new InvalidAddressError(text, `unknown scheme ${scheme}:// (expected tcp, ws, wss, quic or memory)`)
+  }
   if (scheme === 'memory') {
     const name = rest.slice('memory://'.length).replace(/\/$/, '')
     if (name === '' || name.includes('/')) throw new InvalidAddressError(text, 'memory:// needs a name without slashes')
