@@ -173,6 +173,7 @@ export class MuxedConnection implements Connection, StreamOwner {
   }
 
   #track(inner: Libp2pStream): MuxedStream {
+    floorRtt(inner)
     const stream = new MuxedStream(inner, `${this.id}/${inner.id}`, this, this.#init.limits.streamReadBufferBytes)
     this.#streams.add(stream)
     this.touch()
@@ -269,4 +270,18 @@ export class MuxedConnection implements Connection, StreamOwner {
     this.#idleTimer = setTimeout(check, idle)
     this.#idleTimer.unref()
   }
+}
+
+/**
+ * yamux grows a stream's receive window only when a window's worth of data was read within 4 RTTs, with the RTT
+ * measured in whole milliseconds by Date.now(). On a LAN or loopback the RTT reads 0 (or -1 before the first ping),
+ * the test never passes, and the window stays at 256 KiB: the sender stalls for a window update every 256 KiB. An
+ * RTT below the clock's resolution is at most 1 ms, so it is floored there. Receive-side policy only: nothing on the
+ * wire changes.
+ */
+function floorRtt(inner: Libp2pStream): void {
+  const stream = inner as Libp2pStream & { getRTT?: () => number }
+  const measured = stream.getRTT
+  if (typeof measured !== 'function') return
+  stream.getRTT = () => Math.max(1, measured())
 }

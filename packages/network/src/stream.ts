@@ -62,15 +62,17 @@ export class MuxedStream implements Stream {
     this.#highWater = Math.max(1, readBufferBytes)
 
     inner.addEventListener('message', evt => {
-      // a list (possibly from another uint8arraylist major) is joined; a single buffer passes through uncopied
-      const data = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
-      if (data.byteLength === 0) return
-      this.stats.bytesIn += data.byteLength
-      this.#owner.countPayload(data.byteLength, 0)
+      const data = evt.data
+      const size = data.byteLength
+      if (size === 0) return
+      this.stats.bytesIn += size
+      this.#owner.countPayload(size, 0)
       this.#owner.touch()
       if (this.readStatus === 'closed') return // reader went away: discard
-      this.#queue.push(data)
-      this.#queued += data.byteLength
+      // a list (a yamux frame spanning several Noise messages) is queued piece by piece, not joined
+      if (data instanceof Uint8Array) this.#queue.push(data)
+      else for (const piece of data) this.#queue.push(piece)
+      this.#queued += size
       if (this.#queued >= this.#highWater && !this.#paused && inner.readStatus === 'readable') {
         this.#paused = true
         inner.pause()

@@ -43,6 +43,7 @@ import {
 import type { Connection, Direction, Limits, RawConnection, UpgradeOptions, Upgrader } from './interface.js'
 import { MAX_STREAM_WINDOW_BYTES } from './limits.js'
 import type { Logger } from './logger.js'
+import { fastNoiseCrypto } from './noise-crypto.js'
 import { guardYamuxFrames } from './yamux-guard.js'
 
 export const NOISE_PROTOCOL = '/noise'
@@ -89,7 +90,7 @@ export function createUpgrader(init: UpgraderInit): StackUpgrader {
   const libp2pUpgrader = {
     getStreamMuxers: () => new Map([[YAMUX_PROTOCOL, muxerFactory]]),
   } as unknown as Libp2pUpgrader
-  const encrypter: ConnectionEncrypter<NoiseExtensions> = noise()({
+  const encrypter: ConnectionEncrypter<NoiseExtensions> = noise({ crypto: fastNoiseCrypto })({
     peerId,
     privateKey: init.privateKey,
     logger,
