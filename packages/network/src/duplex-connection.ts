@@ -99,6 +99,9 @@ export function rawToMessageStream(raw: RawConnection, direction: Direction): Mu
  * ```
  */
 export function nodeStreamToRaw(duplex: Duplex, remoteAddr: Multiaddr): RawConnection {
+  // errors reach us through the source iteration and the sink's writes; without a listener, destroying the stream
+  // with an error (abort) would also throw it as an uncaught exception
+  duplex.on('error', () => {})
   return {
     remoteAddr,
     source: duplex as AsyncIterable<Uint8Array>,

@@ -197,7 +197,8 @@ class NetworkImpl extends EventEmitter<NetworkEvents> implements Network {
     if (this.#closing) return
     this.#closing = true
     this.#gate.shut()
-    const signal = options.signal ?? AbortSignal.timeout(5_000)
+    // without a signal each connection applies its own bounded drain (DEFAULT_CLOSE_TIMEOUT_MS)
+    const signal = options.signal
     await Promise.all(
       [...this.#connections].map(c => c.close({ signal }).catch(() => c.abort(new Error('close failed')))),
     )

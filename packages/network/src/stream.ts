@@ -1,260 +1,89 @@
 /**
- * Our Stream over a libp2p 3.x muxed stream (an event-driven MessageStream, e.g. a yamux stream).
+ * Our Stream over a libp2p 3.x muxed stream (an event-driven MessageStream: QUIC's native streams).
  *
  * The libp2p stream delivers data as 'message' events and, left alone, buffers without bound for a reader that does
- * not read. Here incoming chunks go into a queue; above `streamReadBufferBytes` the inner stream is paused, which makes
- * yamux withhold window updates so the remote writer stalls. Reading below half the mark resumes it.
+ * not read. Here incoming chunks go into the reader's queue; above `streamReadBufferBytes` the inner stream is paused
+ * (the muxer withholds flow-control credit, so the remote writer stalls), and resumed below half of it.
  */
 import type { Stream as Libp2pStream, PeerId } from '@libp2p/interface'
-import { messageOf, StreamAbortedError, StreamResetError, StreamStateError } from './errors.js'
-import type {
-  AbortOptions,
-  Chunk,
-  Direction,
-  HalfStatus,
-  Source,
-  Stream,
-  StreamStats,
-  StreamStatus,
-} from './interface.js'
+import { BaseStream } from './base-stream.js'
+import { messageOf, StreamAbortedError, StreamResetError } from './errors.js'
 
 /** What a stream reports to its connection. */
 export interface StreamOwner {
   readonly remotePeer: PeerId
-  /** a stream carried data or opened/closed: the connection is not idle */
+  /** a stream carried data: the connection is not idle */
   touch(): void
-  /** bytes moved, for connection-level counters */
-  countPayload(bytesIn: number, bytesOut: number): void
   /** the stream has ended in every direction */
   streamEnded(stream: MuxedStream): void
 }
 
-export class MuxedStream implements Stream {
-  readonly id: string
-  readonly direction: Direction
-  readonly remotePeer: PeerId
-  readonly labels: Record<string, string> = {}
-  readonly stats: StreamStats = { bytesIn: 0, bytesOut: 0, opened: Date.now() }
-  status: StreamStatus = 'open'
-  readStatus: HalfStatus = 'open'
-  writeStatus: HalfStatus = 'open'
-
+export class MuxedStream extends BaseStream {
   readonly #inner: Libp2pStream
   readonly #owner: StreamOwner
   readonly #highWater: number
-  readonly #queue: Uint8Array[] = []
-  #queued = 0
   #paused = false
-  #remoteEnded = false
-  #error: Error | undefined
-  #wake: (() => void) | undefined
-  #sourceTaken = false
-  #sinkCalled = false
-  #ended = false
-  readonly #onDeath = new Set<(err: Error) => void>()
 
   constructor(inner: Libp2pStream, id: string, owner: StreamOwner, readBufferBytes: number) {
+    super(id, inner.direction, owner.remotePeer)
     this.#inner = inner
-    this.id = id
-    this.direction = inner.direction
     this.#owner = owner
-    this.remotePeer = owner.remotePeer
     this.#highWater = Math.max(1, readBufferBytes)
 
     inner.addEventListener('message', evt => {
       const data = evt.data
-      const size = data.byteLength
-      if (size === 0) return
-      this.stats.bytesIn += size
-      this.#owner.countPayload(size, 0)
-      this.#owner.touch()
-      if (this.readStatus === 'closed') return // reader went away: discard
-      // a list (a yamux frame spanning several Noise messages) is queued piece by piece, not joined
-      if (data instanceof Uint8Array) this.#queue.push(data)
-      else for (const piece of data) this.#queue.push(piece)
-      this.#queued += size
-      if (this.#queued >= this.#highWater && !this.#paused && inner.readStatus === 'readable') {
+      // a list is queued piece by piece, not joined
+      if (data instanceof Uint8Array) this.push(data)
+      else for (const piece of data) this.push(piece)
+      owner.touch()
+      if (this.queuedBytes >= this.#highWater && !this.#paused && inner.readStatus === 'readable') {
         this.#paused = true
         inner.pause()
       }
-      this.#notify()
     })
-    inner.addEventListener('remoteCloseWrite', () => {
-      this.#remoteEnded = true
-      this.#notify()
-    })
+    inner.addEventListener('remoteCloseWrite', () => this.pushEnd())
     inner.addEventListener('close', evt => {
-      if (evt.error !== undefined) {
-        const reset = inner.status === 'reset'
-        this.#fail(
-          reset
-            ? new StreamResetError(this.remotePeer.toString(), this.id)
-            : new StreamAbortedError(this.remotePeer.toString(), this.id, messageOf(evt.error), { cause: evt.error }),
-          reset ? 'reset' : 'aborted',
-        )
-      } else {
-        this.#remoteEnded = true
-        this.#notify()
-        this.#finish('closed')
+      if (evt.error === undefined) {
+        this.pushEnd()
+        return
+      }
+      if (inner.status === 'reset') this.fail(new StreamResetError(this.remotePeer.toString(), this.id), 'reset')
+      else {
+        const cause = evt.error
+        this.fail(new StreamAbortedError(this.remotePeer.toString(), this.id, messageOf(cause), { cause }), 'aborted')
       }
     })
   }
 
-  get source(): AsyncIterable<Uint8Array> {
-    if (this.#sourceTaken) throw new StreamStateError(this.id, 'source can be iterated only once')
-    this.#sourceTaken = true
-    return this.#read()
+  protected writeChunk(chunk: Uint8Array): Promise<void> | undefined {
+    this.#inner.send(chunk)
+    this.#owner.touch()
+    // libp2p's onDrain() keeps returning its first, settled promise; wait for real 'drain' events instead
+    return this.#inner.writableNeedsDrain ? this.#drained() : undefined
   }
 
-  async *#read(): AsyncGenerator<Uint8Array> {
-    try {
-      while (true) {
-        const chunk = this.#queue.shift()
-        if (chunk !== undefined) {
-          this.#queued -= chunk.byteLength
-          if (this.#paused && this.#queued < this.#highWater / 2) {
-            this.#paused = false
-            if (this.#inner.readStatus === 'paused') this.#inner.resume()
-          }
-          yield chunk
-          continue
-        }
-        if (this.#error !== undefined) throw this.#error
-        if (this.#remoteEnded || this.readStatus === 'closed') return
-        await new Promise<void>(resolve => {
-          this.#wake = resolve
-        })
-      }
-    } finally {
-      // the consumer stopped early (break/return) or finished: nothing more will be read
-      this.#closeRead()
-    }
+  async #drained(): Promise<void> {
+    while (this.#inner.writableNeedsDrain && this.status === 'open') await nextDrain(this.#inner)
   }
 
-  #notify(): void {
-    const wake = this.#wake
-    this.#wake = undefined
-    wake?.()
+  protected sendFin(): Promise<void> {
+    return this.#inner.close()
   }
 
-  async sink(source: Source<Chunk>): Promise<void> {
-    if (this.#sinkCalled) throw new StreamStateError(this.id, 'sink can be called only once')
-    this.#sinkCalled = true
-    const iterator = toAsyncIterator(source)
-    try {
-      while (true) {
-        // a source stuck in an await must not keep a dead stream's sink pending
-        const next = await this.#raceDeath(Promise.resolve(iterator.next()))
-        if (next.done === true) break
-        const chunk = next.value
-        if (this.writeStatus === 'closed') {
-          throw this.#error ?? new StreamStateError(this.id, 'write side is closed')
-        }
-        if (chunk.byteLength === 0) continue
-        const inner = this.#inner
-        inner.send(chunk)
-        this.stats.bytesOut += chunk.byteLength
-        this.#owner.countPayload(0, chunk.byteLength)
-        this.#owner.touch()
-        // libp2p's onDrain() keeps returning its first, settled promise; wait for real 'drain' events instead
-        while (inner.writableNeedsDrain && this.status === 'open') await this.#raceDeath(nextDrain(inner))
-      }
-    } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err))
-      Promise.resolve(iterator.return?.()).catch(() => {})
-      this.abort(error)
-      throw this.#error ?? error
-    }
-    await this.closeWrite()
-  }
-
-  /** Settles with `p`, or rejects as soon as the stream fails. */
-  #raceDeath<T>(p: Promise<T>): Promise<T> {
-    if (this.#error !== undefined) return Promise.reject(this.#error)
-    return new Promise<T>((resolve, reject) => {
-      this.#onDeath.add(reject)
-      p.then(
-        v => {
-          this.#onDeath.delete(reject)
-          resolve(v)
-        },
-        e => {
-          this.#onDeath.delete(reject)
-          reject(e)
-        },
-      )
-    })
-  }
-
-  async closeWrite(options?: AbortOptions): Promise<void> {
-    if (this.writeStatus === 'closed') return
-    this.writeStatus = 'closed'
-    try {
-      await this.#inner.close(options)
-    } catch (err) {
-      this.abort(err instanceof Error ? err : new Error(String(err)))
-      throw this.#error
-    }
-    this.#maybeEnded()
-  }
-
-  async close(options?: AbortOptions): Promise<void> {
-    this.#closeRead()
-    await this.closeWrite(options)
-  }
-
-  abort(err: Error): void {
-    if (this.status !== 'open') return
-    this.#fail(new StreamAbortedError(this.remotePeer.toString(), this.id, err.message, { cause: err }), 'aborted')
+  protected sendReset(err: Error): void {
     this.#inner.abort(err)
   }
 
-  #closeRead(): void {
-    if (this.readStatus === 'closed') return
-    this.readStatus = 'closed'
-    this.#queue.length = 0
-    this.#queued = 0
-    if (this.#paused && this.#inner.readStatus === 'paused') {
-      // keep granting window so the remote can finish its writes; the data is discarded on arrival
+  protected onConsumed(): void {
+    if (this.#paused && this.queuedBytes < this.#highWater / 2) {
       this.#paused = false
-      this.#inner.resume()
-    }
-    this.#notify()
-    this.#maybeEnded()
-  }
-
-  #fail(err: Error, status: StreamStatus): void {
-    if (this.#error === undefined) this.#error = err
-    for (const reject of this.#onDeath) reject(this.#error)
-    this.#onDeath.clear()
-    this.readStatus = 'closed'
-    this.writeStatus = 'closed'
-    this.#notify()
-    this.#finish(status)
-  }
-
-  #maybeEnded(): void {
-    if (this.writeStatus === 'closed' && (this.#remoteEnded || this.readStatus === 'closed')) {
-      if (this.#inner.status !== 'open') this.#finish(this.#inner.status === 'reset' ? 'reset' : 'closed')
+      if (this.#inner.readStatus === 'paused') this.#inner.resume()
     }
   }
 
-  #finish(status: StreamStatus): void {
-    if (this.#ended) return
-    this.#ended = true
-    if (this.status === 'open') this.status = status
-    this.readStatus = this.#queue.length > 0 ? this.readStatus : 'closed'
-    this.writeStatus = 'closed'
-    this.stats.closed = Date.now()
-    this.#owner.touch()
+  protected onEnded(): void {
     this.#owner.streamEnded(this)
   }
-}
-
-function toAsyncIterator<T>(source: Source<T>): AsyncIterator<T> | Iterator<T> {
-  const asyncIt = (source as AsyncIterable<T>)[Symbol.asyncIterator]
-  if (typeof asyncIt === 'function') return asyncIt.call(source)
-  return (source as Iterable<T>)[Symbol.iterator]()
 }
 
 /** The next 'drain' of a libp2p stream; rejects if it closes first. */

@@ -3,10 +3,15 @@
  *
  *   multistream-select `/noise` → Noise XX (@chainsafe/libp2p-noise; the payload binds the libp2p identity key)
  *   → muxer: early negotiation inside the Noise payload when both sides offer it, else multistream-select
- *   `/yamux/1.0.0` → yamux (@chainsafe/libp2p-yamux)
+ *   `/yamux/1.0.0` → yamux
+ *
+ * The handshake is the libp2p components' (handshake.ts). The data path after it (Noise transport messages and
+ * yamux) is our own wire-compatible implementation (noise-channel.ts, yamux/): the stream benchmark showed the
+ * libraries' event-driven path at the speed of js-libp2p, a fraction of raw TCP; tests keep the wire compatible with
+ * js-libp2p and @chainsafe/libp2p-yamux.
  *
  * A deadline (limits.handshakeTimeoutMs) covers everything up to the muxer; the remote peer ID is checked against the
- * expected one; every failure ends with the raw connection aborted and a typed error naming the address.
+ * expected one; every failure ends with the raw connection dropped and a typed error naming the address.
  *
  * @example
  * ```ts
@@ -14,23 +19,10 @@
  * const connection = await components.upgrader.upgradeOutbound(raw, { transport: 'unix', signal })
  * ```
  */
-import { type NoiseExtensions, noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import type {
-  ComponentLogger,
-  ConnectionEncrypter,
-  Upgrader as Libp2pUpgrader,
-  MessageStream,
-  MultiaddrConnection,
-  PeerId,
-  PrivateKey,
-  StreamMuxerFactory,
-} from '@libp2p/interface'
+import type { Socket } from 'node:net'
+import type { ComponentLogger, MultiaddrConnection, PrivateKey, StreamMuxerFactory } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
-import { handle as mssHandle, select as mssSelect } from '@libp2p/multistream-select'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { MuxedConnection } from './connection.js'
-import { rawToMessageStream } from './duplex-connection.js'
 import {
   AbortError,
   ConnectionClosedError,
@@ -40,28 +32,44 @@ import {
   NetworkError,
   UnexpectedPeerError,
 } from './errors.js'
+import { handshake, NOISE_PROTOCOL, YAMUX_PROTOCOL } from './handshake.js'
 import type { Connection, Direction, Limits, RawConnection, UpgradeOptions, Upgrader } from './interface.js'
-import { MAX_STREAM_WINDOW_BYTES } from './limits.js'
 import type { Logger } from './logger.js'
-import { fastNoiseCrypto } from './noise-crypto.js'
-import { guardYamuxFrames } from './yamux-guard.js'
+import { MuxerSelect } from './mss-lite.js'
+import { NoiseChannel } from './noise-channel.js'
+import { duplexToIO, messageStreamToIO, type RawIO, socketToIO } from './raw-io.js'
+import { YamuxSession } from './yamux/session.js'
 
-export const NOISE_PROTOCOL = '/noise'
-export const YAMUX_PROTOCOL = '/yamux/1.0.0'
+export { NOISE_PROTOCOL, YAMUX_PROTOCOL }
 
 export interface UpgraderInit {
   privateKey: PrivateKey
   limits: Readonly<Limits>
   logger: Logger
-  /** libp2p component logger for the noise/yamux internals (debug-based, silent unless DEBUG is set) */
+  /** libp2p component logger for the handshake internals (debug-based, silent unless DEBUG is set) */
   componentLogger?: ComponentLogger
 }
 
-/** The upgrader behind every byte-stream transport; also works on libp2p MultiaddrConnections. */
+/** The upgrader behind every byte-stream transport; also takes libp2p MultiaddrConnections and RawIOs. */
 export interface StackUpgrader extends Upgrader {
   /** the same upgrade for a libp2p MultiaddrConnection (what @libp2p/tcp produces) */
   upgradeMessageStream(conn: MultiaddrConnection, direction: Direction, options: UpgradeOptions): Promise<Connection>
+  /** the same upgrade for a RawIO (the fastest way in) */
+  upgradeIO(io: RawIO, direction: Direction, options: UpgradeOptions): Promise<Connection>
 }
+
+/** Noise only needs to know which muxers we offer for early negotiation; ours is yamux, implemented in yamux/. */
+const OFFERED_MUXERS = new Map<string, StreamMuxerFactory>([
+  [
+    YAMUX_PROTOCOL,
+    {
+      protocol: YAMUX_PROTOCOL,
+      createStreamMuxer: () => {
+        throw new Error('pnet runs its own yamux session')
+      },
+    },
+  ],
+])
 
 /**
  * Creates the noise + yamux upgrader for a network identity.
@@ -73,98 +81,128 @@ export interface StackUpgrader extends Upgrader {
  * ```
  */
 export function createUpgrader(init: UpgraderInit): StackUpgrader {
-  const peerId = peerIdFromPrivateKey(init.privateKey)
-  const logger = init.componentLogger ?? defaultLogger()
-  const muxerFactory: StreamMuxerFactory = yamux({
-    maxInboundStreams: Number.MAX_SAFE_INTEGER, // counted (and enforced with strikes) by MuxedConnection
-    maxOutboundStreams: Number.MAX_SAFE_INTEGER,
-    maxEarlyStreams: 1024,
-    streamOptions: {
-      maxStreamWindowSize: MAX_STREAM_WINDOW_BYTES,
-      // yamux may deliver up to one window after we pause; keep the inner buffer above that so pausing never errors
-      maxReadBufferLength: MAX_STREAM_WINDOW_BYTES * 2,
-      inactivityTimeout: 0,
-    },
-  })()
-  // Noise only needs the upgrader to look up muxers for early negotiation.
-  const libp2pUpgrader = {
-    getStreamMuxers: () => new Map([[YAMUX_PROTOCOL, muxerFactory]]),
-  } as unknown as Libp2pUpgrader
-  const encrypter: ConnectionEncrypter<NoiseExtensions> = noise({ crypto: fastNoiseCrypto })({
-    peerId,
-    privateKey: init.privateKey,
-    logger,
-    upgrader: libp2pUpgrader,
-  })
+  const localPeer = peerIdFromPrivateKey(init.privateKey)
+  const componentLogger = init.componentLogger ?? defaultLogger()
 
-  async function upgrade(
-    maConn: MultiaddrConnection,
-    direction: Direction,
-    options: UpgradeOptions,
-  ): Promise<Connection> {
-    const addr = maConn.remoteAddr.toString()
+  async function upgradeIO(io: RawIO, direction: Direction, options: UpgradeOptions): Promise<Connection> {
+    const addr = io.remoteAddr.toString()
     const timeoutMs = init.limits.handshakeTimeoutMs
     const timeout = AbortSignal.timeout(timeoutMs)
     const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
-    const wire = { bytesIn: 0, bytesOut: 0 }
-    countWireBytes(maConn, wire)
     try {
-      if (direction === 'outbound') await mssSelect(maConn, NOISE_PROTOCOL, { signal })
-      else await mssHandle(maConn, NOISE_PROTOCOL, { signal })
-      const secured =
-        direction === 'outbound'
-          ? await encrypter.secureOutbound(maConn, { signal })
-          : await encrypter.secureInbound(maConn, { signal })
-      const remotePeer: PeerId = secured.remotePeer
-      if (options.remotePeer !== undefined && !options.remotePeer.equals(remotePeer)) {
-        throw new UnexpectedPeerError(addr, options.remotePeer.toString(), remotePeer.toString())
-      }
-      let factory = secured.streamMuxer
-      const channel: MessageStream = secured.connection
-      if (factory === undefined) {
-        if (direction === 'outbound') await mssSelect(channel, YAMUX_PROTOCOL, { signal })
-        else await mssHandle(channel, YAMUX_PROTOCOL, { signal })
-        factory = muxerFactory
-      }
-      if (channel.status !== 'open' || maConn.status !== 'open') {
-        throw new ConnectionClosedError(remotePeer.toString(), 'closed by the remote during the handshake')
-      }
-      options.ticket?.bind(remotePeer)
-      guardYamuxFrames(channel, remotePeer.toString())
-      const muxer = factory.createStreamMuxer(channel)
-      const connection = new MuxedConnection({
+      const hs = await handshake(
+        io,
         direction,
-        localPeer: peerId,
-        remotePeer,
-        remoteAddr: maConn.remoteAddr,
+        { privateKey: init.privateKey, componentLogger, muxers: OFFERED_MUXERS },
+        signal,
+      )
+      if (options.remotePeer !== undefined && !options.remotePeer.equals(hs.remotePeer)) {
+        throw new UnexpectedPeerError(addr, options.remotePeer.toString(), hs.remotePeer.toString())
+      }
+      options.ticket?.bind(hs.remotePeer)
+      let session: YamuxSession | undefined
+      // decrypted bytes wait here until the muxer negotiation or the session takes them
+      let pending: Uint8Array[] = []
+      const hold = (pieces: Uint8Array[]): void => {
+        pending.push(...pieces)
+      }
+      let route: (pieces: Uint8Array[]) => void = hold
+      // until the session exists, a failure ends the muxer negotiation
+      let broken: Error | undefined
+      let failSelect: (err: Error) => void = () => {}
+      const fail = (err: Error): void => {
+        broken ??= err
+        if (session !== undefined) session.onTransportEnd(err)
+        else failSelect(err)
+      }
+      const channel = new NoiseChannel({
+        io,
+        sendKey: hs.sendKey,
+        recvKey: hs.recvKey,
+        onPlaintext: pieces => route(pieces),
+        onError: err => {
+          route = () => {}
+          if (session !== undefined) session.abort(new HandshakeError(addr, err.message, { cause: err }))
+          else fail(err)
+        },
+      })
+      io.attach({
+        data: buf => channel.receive(buf),
+        end: () => fail(new ConnectionClosedError(hs.remotePeer.toString(), 'closed by the remote')),
+        error: err => fail(err),
+        drain: () => session?.onDrain(),
+      })
+      if (!hs.earlyMuxer) {
+        const select = new MuxerSelect(
+          YAMUX_PROTOCOL,
+          direction,
+          bytes => channel.write(bytes),
+          addr,
+          rest => {
+            route = hold
+            pending.push(...rest)
+          },
+        )
+        route = pieces => select.feed(pieces)
+        failSelect = err => select.fail(err)
+        if (pending.length > 0) {
+          const early = pending
+          pending = []
+          select.feed(early)
+        }
+        const onAbort = (): void => select.fail(new Error('aborted'))
+        signal.addEventListener('abort', onAbort, { once: true })
+        await select.done.finally(() => signal.removeEventListener('abort', onAbort))
+      }
+      if (broken !== undefined) throw broken
+      session = new YamuxSession({
+        io,
+        channel,
+        direction,
+        localPeer,
+        remotePeer: hs.remotePeer,
+        remoteAddr: io.remoteAddr,
         transport: options.transport,
         encryption: NOISE_PROTOCOL,
-        secured: channel,
-        raw: maConn,
-        muxer,
+        multiplexer: YAMUX_PROTOCOL,
         limits: init.limits,
         logger: init.logger,
         ticket: options.ticket,
-        wire,
         onStream: options.onStream,
         onClose: options.onClose,
       })
-      return connection
+      const live = session
+      route = pieces => live.onPlaintext(pieces)
+      if (pending.length > 0) live.onPlaintext(pending)
+      pending = []
+      live.start()
+      return live
     } catch (err) {
       const error = classify(err, addr, timeout, options.signal, timeoutMs)
-      maConn.abort(error)
+      io.destroy(error)
       options.ticket?.release()
       throw error
     }
   }
 
   return {
-    upgradeMessageStream: upgrade,
-    upgradeOutbound: (raw: RawConnection, options: UpgradeOptions) =>
-      upgrade(rawToMessageStream(raw, 'outbound'), 'outbound', options),
-    upgradeInbound: (raw: RawConnection, options: UpgradeOptions) =>
-      upgrade(rawToMessageStream(raw, 'inbound'), 'inbound', options),
+    upgradeIO,
+    upgradeMessageStream: (conn, direction, options) => upgradeIO(takeOver(conn), direction, options),
+    upgradeOutbound: (raw: RawConnection, options: UpgradeOptions) => upgradeIO(duplexToIO(raw), 'outbound', options),
+    upgradeInbound: (raw: RawConnection, options: UpgradeOptions) => upgradeIO(duplexToIO(raw), 'inbound', options),
   }
+}
+
+/**
+ * A MultiaddrConnection from a libp2p transport: for @libp2p/tcp we take its socket (no event layers between the
+ * socket and the session) and silence the wrapper, which would otherwise buffer every byte; anything else is driven
+ * through its MessageStream interface.
+ */
+function takeOver(conn: MultiaddrConnection): RawIO {
+  const socket = (conn as MultiaddrConnection & { socket?: Socket }).socket
+  if (socket === undefined || typeof socket.write !== 'function') return messageStreamToIO(conn)
+  ;(conn as unknown as { onData: (data: Uint8Array) => void }).onData = () => {}
+  return socketToIO(socket, conn.remoteAddr)
 }
 
 function classify(
@@ -178,16 +216,4 @@ function classify(
   if (user?.aborted === true) return new AbortError(`handshake with ${addr}`, { cause: err })
   if (timeout.aborted) return new HandshakeTimeoutError(addr, timeoutMs)
   return new HandshakeError(addr, messageOf(err), { cause: err })
-}
-
-/** Counts bytes on the wire (framing and encryption included) for Connection.stats. */
-function countWireBytes(conn: MessageStream, wire: { bytesIn: number; bytesOut: number }): void {
-  conn.addEventListener('message', evt => {
-    wire.bytesIn += evt.data.byteLength
-  })
-  const send = conn.send.bind(conn)
-  conn.send = data => {
-    wire.bytesOut += data.byteLength
-    return send(data)
-  }
 }
