@@ -63,7 +63,8 @@ export class Buffering implements RawIOHandlers {
   }
 }
 
-abstract class BaseIO implements RawIO {
+/** Counters, handler buffering and replay shared by the RawIO adapters (and the memory transport). */
+export abstract class BaseIO implements RawIO {
   bytesIn = 0
   bytesOut = 0
   protected handlers: RawIOHandlers = new Buffering()

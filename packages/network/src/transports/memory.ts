@@ -15,23 +15,20 @@
  * hub.cut(a.peerId, b.peerId)   // conn fails on both sides
  * ```
  */
-import type { AbortOptions, PeerId } from '@libp2p/interface'
-import { logger } from '@libp2p/logger'
-import { AbstractMultiaddrConnection, type SendResult } from '@libp2p/utils'
+import type { PeerId } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { Memory } from '@multiformats/multiaddr-matcher'
-import type { Uint8ArrayList } from 'uint8arraylist'
 import { DialError, ListenError, messageOf } from '../errors.js'
 import type {
   Connection,
   DialOptions,
-  Direction,
   Listener,
   ListenOptions,
   Transport,
   TransportComponents,
   TransportFactory,
 } from '../interface.js'
+import { BaseIO } from '../raw-io.js'
 import type { StackUpgrader } from '../upgrader.js'
 import { isStackUpgrader } from './shared.js'
 
@@ -170,12 +167,12 @@ class MemoryTransport implements Transport {
     const ticket = this.#components.gate.admit('outbound', addr)
     const local = multiaddr(`/memory/${name}~${(ephemeral++).toString(36)}`)
     const link = new LinkImpl(this.#hub, this.#components.peerId.toString(), target.peer, name, this.#init)
-    const outEnd = new MemoryEnd(link, 'outbound', addr)
-    const inEnd = new MemoryEnd(link, 'inbound', local)
+    const outEnd = new MemoryEnd(link, addr)
+    const inEnd = new MemoryEnd(link, local)
     link.attach(outEnd, inEnd)
     target.accept(inEnd, link)
     try {
-      return await this.#upgrader.upgradeMessageStream(outEnd, 'outbound', { ...options, transport: this.name, ticket })
+      return await this.#upgrader.upgradeIO(outEnd, 'outbound', { ...options, transport: this.name, ticket })
     } catch (err) {
       link.cut()
       throw err
@@ -206,7 +203,7 @@ class MemoryTransport implements Transport {
         accepted.add(link)
         link.onEnd(() => accepted.delete(link))
         upgrader
-          .upgradeMessageStream(end, 'inbound', {
+          .upgradeIO(end, 'inbound', {
             transport: this.name,
             ticket,
             onStream: options.onStream,
@@ -243,7 +240,7 @@ function memoryName(addr: Multiaddr): string {
 
 interface Item {
   data?: Uint8Array
-  end?: 'close'
+  end?: true
   at: number
 }
 
@@ -261,15 +258,16 @@ class Pipe {
     readonly to: MemoryEnd,
   ) {}
 
-  write(data: Uint8ArrayList): boolean {
-    if (this.link.blackhole) return true
-    for (const buf of data) this.#enqueue({ data: buf, at: this.#arrival(buf.byteLength) })
+  write(pieces: Uint8Array[]): boolean {
+    if (this.link.blackhole || !this.link.active) return true
+    // no copy: the session hands over fresh buffers (cipher output) and never touches them again
+    for (const data of pieces) this.#enqueue({ data, at: this.#arrival(data.byteLength) })
     this.#full = this.#inflight >= MEMORY_HIGH_WATER
     return !this.#full
   }
 
   end(): void {
-    this.#enqueue({ end: 'close', at: this.#arrival(0) })
+    this.#enqueue({ end: true, at: this.#arrival(0) })
   }
 
   #arrival(bytes: number): number {
@@ -299,16 +297,10 @@ class Pipe {
       const item = this.#queue[0]
       if (item === undefined || item.at > now) break
       this.#queue.shift()
-      if (this.link.blackhole) {
-        this.#inflight -= item.data?.byteLength ?? 0
-        continue
-      }
-      if (item.data !== undefined) {
-        this.#inflight -= item.data.byteLength
-        this.to.deliver(item.data)
-      } else {
-        this.to.deliverEnd()
-      }
+      this.#inflight -= item.data?.byteLength ?? 0
+      if (this.link.blackhole) continue
+      if (item.data !== undefined) this.to.deliver(item.data)
+      else this.to.deliverEnd()
     }
     if (this.#full && this.#inflight < MEMORY_HIGH_WATER / 2) {
       this.#full = false
@@ -358,7 +350,7 @@ class LinkImpl implements MemoryLink {
     this.#ends.push(fn)
   }
 
-  /** both ends closed gracefully or the link was cut */
+  /** both ends closed, or the link was cut */
   finish(): void {
     if (!this.active) return
     this.active = false
@@ -371,25 +363,23 @@ class LinkImpl implements MemoryLink {
     if (!this.active) return
     const ends = this.#pipes?.map(p => p.from) ?? []
     this.finish()
-    for (const end of ends) end.resetByLink()
+    for (const end of ends) end.fail(new Error(`memory link ${this.address} cut`))
   }
 }
 
-/** One end of a memory connection, as the libp2p MessageStream the upgrader runs on. */
-class MemoryEnd extends AbstractMultiaddrConnection {
+/** One end of a memory connection: a RawIO the upgrader runs on directly. */
+class MemoryEnd extends BaseIO {
   pipe: Pipe | undefined
   readPaused = false
-  #closedWrite = false
+  #wroteEnd = false
+  #gotEnd = false
+  #dead = false
 
   constructor(
     readonly link: LinkImpl,
-    direction: Direction,
     remoteAddr: Multiaddr,
   ) {
-    super({ remoteAddr, direction, log: logger(`pnet:memory:${direction}`), inactivityTimeout: 0 })
-    this.addEventListener('close', () => {
-      if (this.#other()?.status !== 'open') link.finish()
-    })
+    super(remoteAddr)
   }
 
   #other(): MemoryEnd | undefined {
@@ -397,47 +387,53 @@ class MemoryEnd extends AbstractMultiaddrConnection {
   }
 
   deliver(data: Uint8Array): void {
-    if (this.status === 'open' || this.status === 'closing') this.onData(data)
+    if (!this.#dead) this.onData(data)
   }
 
   deliverEnd(): void {
-    this.onTransportClosed()
+    if (this.#dead) return
+    this.#gotEnd = true
+    this.handlers.end()
+    if (this.#wroteEnd) this.link.finish()
   }
 
   drained(): void {
-    this.safeDispatchEvent('drain')
+    if (!this.#dead) this.handlers.drain()
   }
 
-  resetByLink(): void {
-    if (this.status === 'open' || this.status === 'closing')
-      this.abort(new Error(`memory link ${this.link.address} cut`))
+  fail(err: Error): void {
+    if (this.#dead) return
+    this.#dead = true
+    this.handlers.error(err)
   }
 
-  sendData(data: Uint8ArrayList): SendResult {
-    const canSendMore = this.pipe?.write(data) ?? false
-    return { sentBytes: data.byteLength, canSendMore }
+  write(pieces: Uint8Array[]): boolean {
+    if (this.#dead || this.#wroteEnd) return true
+    for (const p of pieces) this.bytesOut += p.byteLength
+    return this.pipe?.write(pieces) ?? true
   }
 
-  sendReset(err: Error): void {
-    const other = this.#other()
-    this.link.finish()
-    if (other !== undefined && (other.status === 'open' || other.status === 'closing')) {
-      other.abort(new Error(`connection reset by peer (${messageOf(err)})`))
-    }
-  }
-
-  sendPause(): void {
+  pause(): void {
     this.readPaused = true
   }
 
-  sendResume(): void {
+  resume(): void {
     this.readPaused = false
     this.#other()?.pipe?.schedule()
   }
 
-  async sendClose(_options?: AbortOptions): Promise<void> {
-    if (this.#closedWrite) return
-    this.#closedWrite = true
+  end(): void {
+    if (this.#dead || this.#wroteEnd) return
+    this.#wroteEnd = true
     this.pipe?.end()
+    if (this.#gotEnd) this.link.finish()
+  }
+
+  destroy(err?: Error): void {
+    if (this.#dead) return
+    this.#dead = true
+    const other = this.#other()
+    this.link.finish()
+    other?.fail(new Error(`connection reset by peer${err === undefined ? '' : ` (${messageOf(err)})`}`))
   }
 }
