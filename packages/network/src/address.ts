@@ -7,7 +7,7 @@
  * | `tcp://[::1]:4001`            | `/ip6/::1/tcp/4001`                        |
  * | `tcp://example.org:4001`      | `/dns/example.org/tcp/4001`                |
  * | `memory://hub-a`              | `/memory/hub-a`                            |
- * | `ws://host:80/path`           | `/ip4/…/tcp/80/ws/http-path/%2Fpath`       |
+ * | `ws://host:80/a/b`            | `/ip4/…/tcp/80/ws/http-path/a%2Fb`         |
  * | `wss://host:443`              | `/ip4/…/tcp/443/tls/ws`                    |
  * | `quic://host:4001`            | `/ip4/…/udp/4001/quic-v1`                  |
  *
@@ -83,7 +83,9 @@ function fromUrl(text: string): Multiaddr {
   const port = url.port !== '' ? url.port : defaultPort
   if (port === undefined) throw new InvalidAddressError(text, `${scheme}:// needs a port`)
   const host = hostPart(url.hostname, text)
-  const path = url.pathname !== '/' && url.pathname !== '' ? `/http-path/${encodeURIComponent(url.pathname)}` : ''
+  if (url.search !== '' || url.hash !== '')
+    throw new InvalidAddressError(text, 'a query (?…) or fragment (#…) has no multiaddr form')
+  const path = url.pathname !== '/' && url.pathname !== '' ? `/http-path/${httpPath(url.pathname, text)}` : ''
   switch (scheme) {
     case 'tcp':
       if (path !== '') throw new InvalidAddressError(text, 'tcp:// takes no path')
@@ -99,6 +101,15 @@ function fromUrl(text: string): Multiaddr {
       return multiaddr(`${host}/tcp/${port}/tls/ws${path}${peer}`)
     default:
       throw new InvalidAddressError(text, `unknown scheme ${scheme}:// (expected tcp, ws, wss, quic or memory)`)
+  }
+}
+
+/** multiaddr 13 writes `/http-path/` as the decoded path without its leading `/`, percent-encoded as one value. */
+function httpPath(pathname: string, text: string): string {
+  try {
+    return encodeURIComponent(decodeURIComponent(pathname).slice(1))
+  } catch {
+    throw new InvalidAddressError(text, 'has a malformed percent-encoding in its path')
   }
 }
 

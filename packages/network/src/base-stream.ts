@@ -26,6 +26,8 @@ export abstract class BaseStream implements Stream {
   status: StreamStatus = 'open'
   readStatus: HalfStatus = 'open'
   writeStatus: HalfStatus = 'open'
+  readonly closed: Promise<Error | undefined>
+  #resolveClosed!: (err: Error | undefined) => void
 
   readonly #queue: Uint8Array[] = []
   #queued = 0
@@ -42,6 +44,9 @@ export abstract class BaseStream implements Stream {
     this.id = id
     this.direction = direction
     this.remotePeer = remotePeer
+    this.closed = new Promise(resolve => {
+      this.#resolveClosed = resolve
+    })
   }
 
   /** Writes one chunk; returns a promise when the caller must wait before the next (flow control, drain). */
@@ -220,6 +225,7 @@ export abstract class BaseStream implements Stream {
     if (this.#queue.length === 0) this.readStatus = 'closed'
     this.stats.closed = Date.now()
     this.onEnded()
+    this.#resolveClosed(this.#error)
   }
 }
 

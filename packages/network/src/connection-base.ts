@@ -99,6 +99,10 @@ export abstract class ConnectionBase implements Connection {
   abstract close(options?: AbortOptions): Promise<void>
   abstract abort(err: Error): void
 
+  get rttMs(): number | undefined {
+    return undefined
+  }
+
   get streams(): readonly Stream[] {
     return [...this.#streams]
   }

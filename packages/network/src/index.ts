@@ -43,7 +43,13 @@ export {
   peerIdFromKey,
 } from './identity.js'
 export * from './interface.js'
-export { DEFAULT_LIMITS, MAX_YAMUX_FRAME_BYTES, resolveLimits, STREAM_LIMIT_STRIKES } from './limits.js'
+export {
+  DEFAULT_LIMITS,
+  MAX_YAMUX_FRAME_BYTES,
+  resolveLimits,
+  STREAM_LIMIT_STRIKES,
+  WS_MAX_MESSAGE_BYTES,
+} from './limits.js'
 export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js'
 export { createNetwork, type Network, type NetworkEvents, type NetworkInit } from './network.js'
 export {
@@ -55,5 +61,7 @@ export {
   type MemoryLinkOptions,
   memory,
 } from './transports/memory.js'
+export { isQuicAvailable, type QuicInit, quic } from './transports/quic.js'
 export { type TcpInit, tcp } from './transports/tcp.js'
+export { type WsInit, ws } from './transports/ws.js'
 export { createUpgrader, NOISE_PROTOCOL, type UpgraderInit, YAMUX_PROTOCOL } from './upgrader.js'

@@ -81,6 +81,8 @@ export interface Stream {
   readonly readStatus: HalfStatus
   readonly writeStatus: HalfStatus
   readonly stats: Readonly<StreamStats>
+  /** Resolves once the stream has ended in both directions: with the error that ended it, or undefined. */
+  readonly closed: Promise<Error | undefined>
   /** Free-form labels set by upper layers (e.g. the channel name); counted in metrics. */
   readonly labels: Record<string, string>
 }
@@ -116,6 +118,8 @@ export interface Connection {
   readonly multiplexer: string
   readonly status: ConnectionStatus
   readonly stats: Readonly<ConnectionStats>
+  /** last measured round-trip time in ms (muxer pings), undefined until measured or where the muxer cannot */
+  readonly rttMs: number | undefined
   /** streams currently open */
   readonly streams: readonly Stream[]
   /** Opens an outbound stream. Fails with TooManyStreamsError past the outbound limit. */

@@ -33,6 +33,24 @@ export const MAX_YAMUX_FRAME_BYTES = MAX_STREAM_WINDOW_BYTES
 /** How long `close()` of a connection waits for open streams before resetting them, when no signal is given. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000
 
+/**
+ * Largest WebSocket message the ws transport accepts; a peer sending more is cut off (close code 1009). The `ws`
+ * library buffers a whole message before handing it over, so this bounds memory per connection. Our side sends one
+ * Noise message (≤ 64 KiB) per WebSocket message; other libp2p implementations batch several, one yamux window at most.
+ */
+export const WS_MAX_MESSAGE_BYTES = MAX_STREAM_WINDOW_BYTES
+
+/**
+ * A socket with no traffic at all (not even yamux keepalives, sent every 30 s) for this long belongs to a dead peer.
+ * Only a safety net: the idle policy is limits.idleTimeoutMs, so the socket timer uses the larger of this and twice it.
+ */
+export const SOCKET_DEAD_PEER_MS = 120_000
+
+/** How long a socket may stay without traffic before it is treated as a dead peer's (see SOCKET_DEAD_PEER_MS). */
+export function deadPeerTimeoutMs(limits: Readonly<Limits>): number {
+  return Math.max(2 * limits.idleTimeoutMs, SOCKET_DEAD_PEER_MS)
+}
+
 /** Merges user limits over the defaults and rejects nonsense with a message naming the field. */
 export function resolveLimits(user: Partial<Limits> = {}): Readonly<Limits> {
   const limits = { ...DEFAULT_LIMITS, ...user }

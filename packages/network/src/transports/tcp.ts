@@ -24,11 +24,9 @@ import type {
   TransportComponents,
   TransportFactory,
 } from '../interface.js'
+import { deadPeerTimeoutMs } from '../limits.js'
 import type { StackUpgrader } from '../upgrader.js'
 import { isStackUpgrader } from './shared.js'
-
-/** A socket with no traffic at all (not even yamux keepalives) for this long belongs to a dead peer. */
-const SOCKET_DEAD_PEER_MS = 120_000
 
 export interface TcpInit {
   /** listen backlog (default: Node's) */
@@ -65,8 +63,7 @@ class TcpTransport implements Transport {
     this.#init = init
     // Socket-level inactivity is only a safety net for dead peers (yamux pings every 30 s keep live links busy);
     // the idle policy itself is the connection's (limits.idleTimeoutMs), so this timer must never fire first.
-    const idle = components.limits.idleTimeoutMs
-    const deadPeerMs = Math.max(2 * idle, SOCKET_DEAD_PEER_MS)
+    const deadPeerMs = deadPeerTimeoutMs(components.limits)
     this.#lib = libp2pTcp({
       backlog: init.backlog,
       inboundSocketInactivityTimeout: deadPeerMs,

@@ -31,6 +31,7 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
   readonly #byId = new Map<number, YamuxStream>()
   #nextId: number
   #rtt = 1
+  #measured = false
   #pingSentAt = 0
   #pingId = 0
   #keepalive: NodeJS.Timeout | undefined
@@ -81,6 +82,10 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
 
   rtt(): number {
     return Math.max(1, this.#rtt)
+  }
+
+  override get rttMs(): number | undefined {
+    return this.#measured ? this.#rtt : undefined
   }
 
   sendFrame(type: number, flags: number, streamId: number, length: number, payload?: Uint8Array): void {
@@ -259,7 +264,10 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
   #sessionFrame(h: Header): void {
     if (h.type === Type.Ping) {
       if ((h.flags & Flag.SYN) !== 0) this.sendFrame(Type.Ping, Flag.ACK, 0, h.length)
-      else if ((h.flags & Flag.ACK) !== 0 && h.length === this.#pingId) this.#rtt = performance.now() - this.#pingSentAt
+      else if ((h.flags & Flag.ACK) !== 0 && h.length === this.#pingId) {
+        this.#rtt = performance.now() - this.#pingSentAt
+        this.#measured = true
+      }
       return
     }
     if (h.type === Type.GoAway) {

@@ -1,0 +1,95 @@
+/**
+ * The Stream an application gets once a channel is open: the same interface as the network's Stream, carrying on
+ * where the handshake stopped (bytes that arrived with the handshake come first; nothing is lost or repeated).
+ */
+import type { AbortOptions, Chunk, HalfStatus, Source, Stream, StreamStats, StreamStatus } from '@pnet/network'
+import { StreamStateError } from '@pnet/network'
+import { toError } from './errors.js'
+import { raceSignal, type StreamReader, type StreamWriter } from './io.js'
+
+export class ChannelStream implements Stream {
+  readonly #inner: Stream
+  readonly #reader: StreamReader
+  readonly #writer: StreamWriter
+  readonly #onFailure: ((err: Error) => void) | undefined
+  #sourceTaken = false
+  #sinkCalled = false
+
+  constructor(inner: Stream, reader: StreamReader, writer: StreamWriter, onFailure?: (err: Error) => void) {
+    this.#inner = inner
+    this.#reader = reader
+    this.#writer = writer
+    this.#onFailure = onFailure
+    reader.beforeWait = undefined
+    writer.done.catch(err => onFailure?.(toError(err)))
+  }
+
+  get id(): string {
+    return this.#inner.id
+  }
+  get direction(): Stream['direction'] {
+    return this.#inner.direction
+  }
+  get remotePeer(): Stream['remotePeer'] {
+    return this.#inner.remotePeer
+  }
+  get labels(): Record<string, string> {
+    return this.#inner.labels
+  }
+  get status(): StreamStatus {
+    return this.#inner.status
+  }
+  get readStatus(): HalfStatus {
+    return this.#inner.readStatus
+  }
+  get writeStatus(): HalfStatus {
+    return this.#inner.writeStatus
+  }
+  get stats(): Readonly<StreamStats> {
+    return this.#inner.stats
+  }
+  get closed(): Promise<Error | undefined> {
+    return this.#inner.closed
+  }
+
+  get source(): AsyncIterable<Uint8Array> {
+    if (this.#sourceTaken) throw new StreamStateError(this.id, 'source can be iterated only once')
+    this.#sourceTaken = true
+    return this.#watch(this.#reader.rest())
+  }
+
+  async *#watch(source: AsyncGenerator<Uint8Array>): AsyncGenerator<Uint8Array> {
+    try {
+      yield* source
+    } catch (err) {
+      this.#onFailure?.(toError(err))
+      throw err
+    }
+  }
+
+  sink(source: Source<Chunk>): Promise<void> {
+    if (this.#sinkCalled) return Promise.reject(new StreamStateError(this.id, 'sink can be called only once'))
+    this.#sinkCalled = true
+    return this.#writer.pipe(source)
+  }
+
+  async closeWrite(options?: AbortOptions): Promise<void> {
+    if (this.#writer.piped) {
+      await this.#inner.closeWrite(options)
+      return
+    }
+    await raceSignal(this.#writer.end(), options?.signal)
+  }
+
+  async close(options?: AbortOptions): Promise<void> {
+    this.#reader.stop()
+    if (!this.#writer.piped) await raceSignal(this.#writer.end(), options?.signal).catch(() => {})
+    // bounded by the signal even if the underlying stream ignores it
+    await raceSignal(this.#inner.close(options), options?.signal)
+  }
+
+  abort(err: Error): void {
+    this.#inner.abort(err)
+    this.#onFailure?.(err)
+  }
+}
