@@ -11,8 +11,14 @@ export function fromLibp2p(inner: Libp2pStream, remotePeer: PeerId): Stream {
   let readStatus: HalfStatus = 'open'
   let writeStatus: HalfStatus = 'open'
   let status: StreamStatus = 'open'
+  let resolveClosed!: (err: Error | undefined) => void
+  const closed = new Promise<Error | undefined>(resolve => {
+    resolveClosed = resolve
+  })
   inner.addEventListener('close', evt => {
-    status = (evt as Event & { error?: Error }).error === undefined ? 'closed' : 'reset'
+    const error = (evt as Event & { error?: Error }).error
+    status = error === undefined ? 'closed' : 'reset'
+    resolveClosed(error)
   })
   async function* read(): AsyncGenerator<Uint8Array> {
     try {
@@ -32,6 +38,7 @@ export function fromLibp2p(inner: Libp2pStream, remotePeer: PeerId): Stream {
     remotePeer,
     labels: {},
     stats,
+    closed,
     get status() {
       return status
     },

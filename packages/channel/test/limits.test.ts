@@ -417,6 +417,7 @@ describe('registry limits', () => {
       remotePeer: callee.remotePeer,
       labels: callee.labels,
       stats: callee.stats,
+      closed: callee.closed,
       get status() {
         return callee.status
       },

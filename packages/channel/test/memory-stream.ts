@@ -16,6 +16,8 @@ class Side implements Stream {
   writeStatus: HalfStatus = 'open'
   /** every chunk this side wrote, in order */
   readonly writes: Uint8Array[] = []
+  readonly closed: Promise<Error | undefined>
+  #resolveClosed!: (err: Error | undefined) => void
   other!: Side
   readonly #inbox: Uint8Array[] = []
   #remoteEnded = false
@@ -31,6 +33,9 @@ class Side implements Stream {
   ) {
     this.id = id
     this.direction = direction
+    this.closed = new Promise(resolve => {
+      this.#resolveClosed = resolve
+    })
   }
 
   deliver(chunk: Uint8Array): void {
@@ -53,6 +58,7 @@ class Side implements Stream {
     this.readStatus = 'closed'
     this.writeStatus = 'closed'
     this.#notify()
+    this.#resolveClosed(this.#error)
   }
 
   #notify(): void {
@@ -68,6 +74,7 @@ class Side implements Stream {
       (this.#remoteEnded || this.readStatus === 'closed')
     ) {
       this.status = 'closed'
+      this.#resolveClosed(undefined)
     }
   }
 
@@ -140,6 +147,7 @@ class Side implements Stream {
     this.readStatus = 'closed'
     this.writeStatus = 'closed'
     this.#notify()
+    this.#resolveClosed(this.#error)
     this.other.reset()
   }
 }
