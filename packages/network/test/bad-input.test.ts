@@ -6,7 +6,6 @@ import { defaultLogger } from '@libp2p/logger'
 import { select as mssSelect } from '@libp2p/multistream-select'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { rawToMessageStream } from '../src/duplex-connection.js'
 import {
   type Connection,
   createNetwork,
@@ -19,6 +18,7 @@ import {
   tcp,
 } from '../src/index.js'
 import { readAll, recordingLogger, waitFor } from '../src/testing/index.js'
+import { rawToMessageStream } from './fixtures/libp2p-raw.js'
 
 const enc = new TextEncoder()
 const networks: Network[] = []

@@ -13,9 +13,9 @@ import { defaultLogger } from '@libp2p/logger'
 import { handle as mssHandle, select as mssSelect } from '@libp2p/multistream-select'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { rawToMessageStream } from '../src/duplex-connection.js'
 import { createNetwork, generateKey, type Network, nodeStreamToRaw, peerIdFromKey, tcp } from '../src/index.js'
 import { drain, pseudoRandomChunks, sha256Tap } from '../src/testing/index.js'
+import { rawToMessageStream } from './fixtures/libp2p-raw.js'
 
 const MIB = 1024 * 1024
 const cleanup: (() => Promise<void> | void)[] = []
