@@ -1,68 +1,88 @@
 /**
- * `npm run demo`: three nodes on loopback, encrypted streams between them, then everything torn down.
+ * `npm run demo`: the ops fan-out. A local fleet of 10 agents in a tree (each knows only its parent), a controller
+ * that knows only the root runs a command on every agent through the overlay, the output and the summary are shown,
+ * and the fleet is torn down.
  */
-import { type Connection, createNetwork, generateKey, type Network, readAllBytes, tcp } from './deps.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKey, peerIdFromKey, tcp } from '@pnet/network'
+import {
+  type Agent,
+  execute,
+  groupedOutput,
+  joinFleet,
+  LivePrinter,
+  parseSelectors,
+  startAgent,
+  summaryLine,
+} from 'ops-agent'
 
-const enc = new TextEncoder()
-const dec = new TextDecoder()
+const AGENTS = 10
+const BRANCHING = 3
 
-async function main(): Promise<void> {
-  const hub = createNetwork({ privateKey: await generateKey(), transports: [tcp()] })
-  // the hub answers every stream with what it got, upper-cased and signed with its peer ID
-  hub.handle((stream, conn) => {
-    void (async () => {
-      const text = dec.decode(await readAllBytes(stream.source))
-      await stream.sink([
-        enc.encode(
-          `${text.toUpperCase()} (read by ${short(hub.peerId.toString())} from ${short(conn.remotePeer.toString())})`,
-        ),
-      ])
-    })().catch(err => console.error('hub stream failed:', err))
-  })
-  const [addr] = await hub.listen('tcp://127.0.0.1:0')
-  console.log(`hub      ${hub.peerId}`)
-  console.log(`         listening ${addr}`)
+async function main(): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'pnet-demo-'))
+  const controllerKey = await generateKey()
+  const controller = peerIdFromKey(controllerKey).toString()
+  const agents: Agent[] = []
+  try {
+    process.stdout.write(`starting ${AGENTS} agents in a tree (branching ${BRANCHING}) on loopback…\n`)
+    for (let i = 0; i < AGENTS; i++) {
+      const parent = i === 0 ? undefined : agents[Math.floor((i - 1) / BRANCHING)]
+      agents.push(
+        await startAgent({
+          dataDir: join(dir, `agent-${i}`),
+          listen: ['tcp://127.0.0.1:0'],
+          join: parent === undefined ? [] : [parent.node.addrs[0]!.toString()],
+          tags: { hostname: `agent-${i}`, role: i % 2 === 0 ? 'web' : 'db' },
+          trust: [controller],
+          transports: [tcp()],
+        }),
+      )
+    }
+    const root = agents[0]!.node.addrs[0]!.toString()
+    process.stdout.write(`controller ${controller}\n  joins through the root only: ${root}\n\n`)
 
-  const clients: Network[] = []
-  for (const name of ['alice', 'bob']) {
-    const net = createNetwork({ privateKey: await generateKey(), transports: [tcp()] })
-    clients.push(net)
     const started = performance.now()
-    const conn: Connection = await net.dial(addr!)
-    const ms = (performance.now() - started).toFixed(1)
-    console.log(`${name.padEnd(8)} ${net.peerId}`)
-    console.log(
-      `         dialed the hub in ${ms} ms: ${conn.transport} + ${conn.encryption} + ${conn.multiplexer}, hub's peer ID verified`,
+    const fleet = await joinFleet({ key: controllerKey, via: root, transports: [tcp()] })
+    const depth = Math.max(...fleet.peers().map(p => fleet.hops(p) ?? 0))
+    process.stdout.write(
+      `$ ops-agent exec --target '*' -- sh -c 'echo "$(uname -s) up $(cut -d. -f1 /proc/uptime)s"'\n`,
     )
-    const streams = await Promise.all(
-      [1, 2, 3].map(async i => {
-        const stream = await conn.newStream()
-        await stream.sink([enc.encode(`hello #${i} from ${name}`)])
-        return dec.decode(await readAllBytes(stream.source))
-      }),
+    process.stdout.write(`  (${fleet.peers().length} agents reachable, up to ${depth} hops away)\n`)
+    const printer = new LivePrinter({
+      stdout: t => process.stdout.write(t),
+      stderr: t => process.stderr.write(t),
+      isTTY: false,
+    })
+    const run = await execute({
+      key: controllerKey,
+      fleet,
+      selectors: parseSelectors(['*']),
+      command: { argv: ['sh', '-c', 'echo "$(uname -s) up $(cut -d. -f1 /proc/uptime)s"'] },
+      events: {
+        output: (host, stream, text) => printer.output(host, stream, text),
+        done: r => printer.done(r),
+      },
+    })
+    printer.finish()
+    process.stdout.write(
+      `\n${groupedOutput(run.results)}${summaryLine(run.summary, run.results, performance.now() - started)}`,
     )
-    for (const reply of streams) console.log(`         ← ${reply}`)
-    const { bytesIn, bytesOut } = conn.stats
-    console.log(
-      `         3 streams on one connection; ${bytesOut} bytes out, ${bytesIn} bytes in on the wire (encrypted)`,
-    )
+    await fleet.close()
+    return run.summary.ok === AGENTS ? 0 : 1
+  } finally {
+    await Promise.all(agents.map(a => a.stop()))
+    await rm(dir, { recursive: true, force: true })
+    process.stdout.write('fleet torn down\n')
   }
-
-  await Promise.all(clients.map(c => c.close()))
-  await hub.close()
-  console.log('all nodes stopped')
-}
-
-function short(id: string): string {
-  return `…${id.slice(-6)}`
 }
 
 main().then(
-  () => process.exit(0),
+  code => process.exit(code),
   err => {
     console.error('demo failed:', err)
     process.exit(1)
   },
 )
-
-export type { Network }

@@ -309,6 +309,19 @@ export function transportConformance(target: ConformanceTarget): void {
       }
     })
 
+    it('a connection outlives the signal its dial was given', async () => {
+      const { server, client, addr } = await pair()
+      echo(server)
+      const dial = new AbortController()
+      const conn = await client.dial(addr, { signal: dial.signal })
+      dial.abort(new Error('dial deadline passed')) // typically AbortSignal.timeout: it bounds the dial, not the link
+      await new Promise(r => setTimeout(r, 100))
+      expect(conn.status).toBe('open')
+      const stream = await conn.newStream()
+      await stream.sink([enc.encode('still here')])
+      expect(dec.decode(await readAll(stream))).toBe('still here')
+    })
+
     it('fails a dial when another peer answers (UnexpectedPeerError)', async () => {
       const { server, client, addr } = await pair()
       const someoneElse = createNetwork({ privateKey: await generateKey(), transports: [target.transport()] })

@@ -89,9 +89,16 @@ class TcpTransport implements Transport {
         return result as unknown as Libp2pConnection
       },
     } as unknown as Libp2pUpgrader
+    // @libp2p/tcp hands its dial options to net.connect, which ties the socket's whole life to `signal`: the
+    // caller's signal (often AbortSignal.timeout) must bound the dial only, so the socket gets one that is
+    // aborted only while the dial is in progress
+    const dialOnly = new AbortController()
+    const forward = (): void => dialOnly.abort(options.signal?.reason)
+    if (options.signal?.aborted === true) forward()
+    else options.signal?.addEventListener('abort', forward, { once: true })
     try {
       await this.#lib.dial(addr, {
-        signal: options.signal ?? new AbortController().signal,
+        signal: dialOnly.signal,
         upgrader: shim,
         noDelay: this.#init.noDelay ?? true,
       } as TcpDialOptions)
@@ -100,6 +107,8 @@ class TcpTransport implements Transport {
       if (err instanceof NetworkError) throw err
       if (options.signal?.aborted === true) throw new AbortError(`dial ${shown}`, { cause: err })
       throw new DialError(shown, messageOf(err), { cause: err })
+    } finally {
+      options.signal?.removeEventListener('abort', forward)
     }
     if (result === undefined) throw new DialError(shown, 'upgrade produced no connection')
     return result

@@ -1,0 +1,273 @@
+/**
+ * The agent: a pnet node on a fleet host that runs jobs for the controllers it trusts.
+ *
+ * Jobs arrive by broadcast along the routing tree, signed by the controller (so relaying agents cannot forge or alter
+ * them). The agent checks the signature, the trust list, expiry and the target list, claims the job ID in its data
+ * dir (at most once, whatever happens), writes one audit line, runs the command, and answers with signed reports
+ * that flow back up the broadcast tree: output as it comes, then the result. It needs no route to the controller.
+ */
+
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { rpcHandler } from '@pnet/channel'
+import { type Logger, loadOrCreateKey, silentLogger, type TransportFactory } from '@pnet/network'
+import { createNode, type KeepaliveOptions, type Node, type ReconnectOptions } from '@pnet/node'
+import { MAX_CONCURRENT_COMMANDS, OUTPUT_CHUNK_BYTES } from '../limits.js'
+import { decodeSignedJob, type Job, JobRefusedError, verifyJob } from '../protocol/job.js'
+import {
+  type AgentInfo,
+  type HostStatus,
+  INFO_CHANNEL,
+  type InfoReply,
+  JOB_CHANNEL,
+  OPS_VERSION,
+} from '../protocol/reports.js'
+import { AuditLog } from './audit.js'
+import { type RunResult, runCommand } from './executor.js'
+import { JobStore } from './job-store.js'
+import { Reporter } from './reporter.js'
+import { agentTags } from './tags.js'
+
+export interface AgentInit {
+  /** identity (agent.key), job records and audit.log live here */
+  dataDir: string
+  listen: string[]
+  join?: string[]
+  /** the agent's own tags (hostname, os and arch are added) */
+  tags?: Record<string, string>
+  /** peer IDs of the controllers whose jobs this agent runs */
+  trust: string[]
+  transports?: TransportFactory[]
+  keepalive?: Partial<KeepaliveOptions>
+  reconnect?: Partial<ReconnectOptions>
+  logger?: Logger
+}
+
+export interface Agent {
+  readonly node: Node
+  readonly info: AgentInfo
+  /** jobs running now */
+  running(): number
+  stop(): Promise<void>
+}
+
+/**
+ * Starts an agent.
+ *
+ * @example
+ * ```ts
+ * const agent = await startAgent({ dataDir: '/var/lib/ops-agent', listen: ['tcp://0.0.0.0:4001'],
+ *   join: ['tcp://10.0.0.1:4001'], trust: [controllerId], tags: { role: 'web' } })
+ * ```
+ */
+export async function startAgent(init: AgentInit): Promise<Agent> {
+  if (init.trust.length === 0) throw new TypeError('an agent needs at least one trusted controller (--trust PEER_ID)')
+  const trusted = new Set(init.trust.map(t => peerIdFromString(t).toString()))
+  await mkdir(init.dataDir, { recursive: true, mode: 0o700 })
+  const key = await loadOrCreateKey(join(init.dataDir, 'agent.key'))
+  const log = init.logger ?? silentLogger
+  const node = await createNode({
+    key,
+    listen: init.listen,
+    join: init.join,
+    transports: init.transports,
+    keepalive: init.keepalive,
+    reconnect: init.reconnect,
+    logger: log,
+  })
+  const store = new JobStore(init.dataDir)
+  const lost = await store.init()
+  const audit = new AuditLog(join(init.dataDir, 'audit.log'))
+  for (const id of lost)
+    await audit.write({
+      job: id,
+      kind: 'exec',
+      controller: '',
+      decision: 'finished',
+      status: 'lost',
+      reason: 'the agent stopped while the job ran',
+    })
+  const info: AgentInfo = { peer: node.id.toString(), tags: agentTags(init.tags), version: OPS_VERSION }
+  const running = new Map<string, AbortController>()
+  let slots = MAX_CONCURRENT_COMMANDS
+  const waiting: (() => void)[] = []
+  const acquire = async (): Promise<void> => {
+    if (slots > 0) {
+      slots--
+      return
+    }
+    await new Promise<void>(r => waiting.push(r))
+  }
+  const release = (): void => {
+    const next = waiting.shift()
+    if (next !== undefined) next()
+    else slots++
+  }
+
+  /** Handles one job broadcast; resolves after its last report has been handed to the link. */
+  async function onJob(payload: Uint8Array, reply: (bytes: Uint8Array) => Promise<void>): Promise<void> {
+    const reporter = (id: string): Reporter => new Reporter(key, id, reply, log)
+    let job: Job
+    let claimed: Job | undefined
+    try {
+      const signed = decodeSignedJob(payload)
+      claimed = signed.job
+      job = await verifyJob(signed, { trusted })
+    } catch (err) {
+      const reason = err instanceof JobRefusedError ? err.reason : String(err)
+      await audit.write({
+        job: String(claimed?.id ?? ''),
+        kind: String(claimed?.kind ?? ''),
+        controller: String(claimed?.controller ?? ''),
+        decision: 'refused',
+        reason,
+        argv: claimed?.command?.argv,
+      })
+      // the answer goes back up the tree to whoever broadcast it; a forged job learns only that it was refused
+      if (typeof claimed?.id === 'string') await reporter(claimed.id).add({ type: 'refused', reason })
+      return
+    }
+    if (!job.targets.includes(info.peer)) {
+      await reporter(job.id).add({ type: 'refused', reason: 'this agent is not among the job targets' })
+      return
+    }
+    if (job.kind === 'cancel') {
+      const target = job.cancels ?? ''
+      await audit.write({
+        job: job.id,
+        kind: 'cancel',
+        controller: job.controller,
+        decision: 'accepted',
+        reason: `cancel ${target}`,
+      })
+      running.get(target)?.abort()
+      return
+    }
+    if (job.kind === 'inventory') {
+      const reports = reporter(job.id)
+      await reports.add({ type: 'hello', info })
+      await reports.add({ type: 'result', status: 'ok', exitCode: 0, signal: null, durationMs: 0 })
+      return
+    }
+    if (job.kind !== 'exec' || job.command === undefined) {
+      await audit.write({
+        job: job.id,
+        kind: job.kind,
+        controller: job.controller,
+        decision: 'refused',
+        reason: 'unknown job kind',
+      })
+      await reporter(job.id).add({ type: 'refused', reason: `unknown job kind ${String(job.kind)}` })
+      return
+    }
+    if (!(await store.claim(job))) {
+      await audit.write({
+        job: job.id,
+        kind: job.kind,
+        controller: job.controller,
+        decision: 'duplicate',
+        reason: 'job ID already executed here',
+      })
+      await reporter(job.id).add({ type: 'skipped', reason: 'job ID already executed here' })
+      return
+    }
+    const command = job.command
+    await audit.write({
+      job: job.id,
+      kind: job.kind,
+      controller: job.controller,
+      decision: 'accepted',
+      argv: command.argv,
+      runAs: command.runAs,
+    })
+    const reports = reporter(job.id)
+    // who we are rides in the first batch (the controller may know us only by peer ID, e.g. with id= selectors)
+    void reports.add({ type: 'hello', info })
+    void reports.add({ type: 'started' })
+    const cancel = new AbortController()
+    running.set(job.id, cancel)
+    await acquire()
+    let result: RunResult
+    try {
+      result = await runCommand(
+        {
+          argv: command.argv,
+          cwd: command.cwd,
+          env: command.env,
+          stdin: command.stdin === undefined ? undefined : Buffer.from(command.stdin, 'base64'),
+          runAs: command.runAs,
+          timeoutMs: command.timeoutMs,
+          killGraceMs: command.killGraceMs,
+        },
+        (stream, data) => {
+          for (let at = 0; at < data.byteLength; at += OUTPUT_CHUNK_BYTES) {
+            const piece = data.subarray(at, at + OUTPUT_CHUNK_BYTES)
+            void reports.add({ type: 'output', stream, data: Buffer.from(piece).toString('base64') })
+          }
+        },
+        cancel.signal,
+      )
+    } finally {
+      release()
+      running.delete(job.id)
+    }
+    const status: HostStatus =
+      result.error !== undefined
+        ? 'failed'
+        : result.cancelled
+          ? 'cancelled'
+          : result.timedOut
+            ? 'timeout'
+            : result.exitCode === 0
+              ? 'ok'
+              : 'failed'
+    const final = {
+      type: 'result' as const,
+      status,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      durationMs: Math.round(result.durationMs),
+      error: result.error,
+      truncated: result.truncated.stdout + result.truncated.stderr > 0 ? result.truncated : undefined,
+    }
+    await store.finish(job.id, final)
+    await audit.write({
+      job: job.id,
+      kind: job.kind,
+      controller: job.controller,
+      decision: 'finished',
+      status,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      durationMs: final.durationMs,
+    })
+    await reports.add(final)
+  }
+
+  // "through me you reach this many": my routes except the asker, plus me
+  node.handle(
+    INFO_CHANNEL,
+    rpcHandler<unknown, InfoReply>({
+      call: (_req, ctx) => ({ info, reachable: node.reachable().filter(p => !p.equals(ctx.remotePeer)).length + 1 }),
+    }),
+  )
+  // the handler runs as long as the job: the broadcast's deadline is the command's timeout plus a grace
+  node.handleBroadcast(JOB_CHANNEL, msg =>
+    onJob(msg.payload, bytes => msg.reply(bytes)).catch(err => {
+      log.error({ err: String(err) }, 'job handling failed')
+      throw err
+    }),
+  )
+  await node.start()
+  log.info({ peer: info.peer, tags: info.tags, trusted: [...trusted] }, 'agent started')
+  return {
+    node,
+    info,
+    running: () => running.size,
+    async stop() {
+      for (const c of running.values()) c.abort()
+      await node.stop()
+    },
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Runs one command the way an operator expects: its own process group (so a timeout or cancel reaches every process
+ * it started), the given cwd, env and stdin, optionally as another user; SIGTERM on timeout or cancel, SIGKILL after a
+ * grace period; output streamed as it comes, bounded per stream.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { MAX_OUTPUT_BYTES, OUTPUT_DRAIN_MS } from '../limits.js'
+
+export interface RunSpec {
+  argv: string[]
+  cwd?: string
+  env?: Record<string, string>
+  stdin?: Uint8Array
+  runAs?: string
+  timeoutMs: number
+  killGraceMs: number
+}
+
+export type OutputStream = 'stdout' | 'stderr'
+
+export interface RunResult {
+  /** null when killed by a signal or never started */
+  exitCode: number | null
+  signal: string | null
+  timedOut: boolean
+  cancelled: boolean
+  durationMs: number
+  /** the command could not start (not found, bad cwd, unknown user) */
+  error?: string
+  /** bytes dropped past MAX_OUTPUT_BYTES */
+  truncated: { stdout: number; stderr: number }
+}
+
+interface Account {
+  uid: number
+  gid: number
+  home: string
+}
+
+/** Looks a user up in the system's account database. */
+export function lookupUser(name: string): Account {
+  let line: string
+  try {
+    line = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim()
+  } catch {
+    throw new Error(`unknown user "${name}"`)
+  }
+  const [, , uid, gid, , home] = line.split(':')
+  if (uid === undefined || gid === undefined) throw new Error(`unknown user "${name}"`)
+  return { uid: Number(uid), gid: Number(gid), home: home ?? '/' }
+}
+
+/**
+ * Runs `spec`; resolves when the command has exited and its output is in (or given up on).
+ *
+ * @example
+ * ```ts
+ * const r = await runCommand({ argv: ['uname', '-a'], timeoutMs: 30_000, killGraceMs: 5_000 }, (s, b) => log(s, b))
+ * ```
+ */
+export function runCommand(
+  spec: RunSpec,
+  onOutput: (stream: OutputStream, data: Uint8Array) => void,
+  cancel?: AbortSignal,
+): Promise<RunResult> {
+  const started = performance.now()
+  const truncated = { stdout: 0, stderr: 0 }
+  const done = (partial: Partial<RunResult>): RunResult => ({
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    cancelled: false,
+    durationMs: performance.now() - started,
+    truncated,
+    ...partial,
+  })
+  if (spec.argv.length === 0 || spec.argv[0] === '') return Promise.resolve(done({ error: 'empty command' }))
+
+  let account: Account | undefined
+  if (spec.runAs !== undefined) {
+    if (process.getuid?.() !== 0)
+      return Promise.resolve(done({ error: `cannot run as ${spec.runAs}: the agent is not root` }))
+    try {
+      account = lookupUser(spec.runAs)
+    } catch (err) {
+      return Promise.resolve(done({ error: (err as Error).message }))
+    }
+  }
+
+  return new Promise(resolve => {
+    const env = {
+      ...process.env,
+      ...(account !== undefined ? { HOME: account.home, USER: spec.runAs, LOGNAME: spec.runAs } : {}),
+      ...spec.env,
+    }
+    const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
+      cwd: spec.cwd,
+      env,
+      detached: true, // a new process group: signals reach everything the command started
+      stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      uid: account?.uid,
+      gid: account?.gid,
+    })
+    let timedOut = false
+    let cancelled = false
+    let exited: { code: number | null; signal: string | null } | undefined
+    let finished = false
+    const timers: NodeJS.Timeout[] = []
+
+    const killGroup = (sig: NodeJS.Signals): void => {
+      if (child.pid === undefined) return
+      try {
+        process.kill(-child.pid, sig)
+      } catch {
+        // the group is already gone
+      }
+    }
+    const stop = (): void => {
+      killGroup('SIGTERM')
+      timers.push(setTimeout(() => killGroup('SIGKILL'), spec.killGraceMs))
+    }
+    const finish = (partial: Partial<RunResult>): void => {
+      if (finished) return
+      finished = true
+      for (const t of timers) clearTimeout(t)
+      cancel?.removeEventListener('abort', onCancel)
+      resolve(done({ timedOut, cancelled, ...partial }))
+    }
+    const onCancel = (): void => {
+      if (exited !== undefined || cancelled) return
+      cancelled = true
+      stop()
+    }
+
+    timers.push(
+      setTimeout(() => {
+        if (exited !== undefined) return
+        timedOut = true
+        stop()
+      }, spec.timeoutMs),
+    )
+    if (cancel?.aborted === true) onCancel()
+    else cancel?.addEventListener('abort', onCancel, { once: true })
+
+    const sizes = { stdout: 0, stderr: 0 }
+    const pipe = (name: OutputStream) => (chunk: Buffer) => {
+      const room = MAX_OUTPUT_BYTES - sizes[name]
+      if (room <= 0) {
+        truncated[name] += chunk.byteLength
+        return
+      }
+      const part = chunk.byteLength <= room ? chunk : chunk.subarray(0, room)
+      truncated[name] += chunk.byteLength - part.byteLength
+      sizes[name] += part.byteLength
+      onOutput(name, part)
+    }
+    child.stdout?.on('data', pipe('stdout'))
+    child.stderr?.on('data', pipe('stderr'))
+    if (spec.stdin !== undefined && child.stdin !== null) {
+      child.stdin.on('error', () => {}) // the command may not read its stdin
+      child.stdin.end(spec.stdin)
+    }
+
+    child.once('error', err => {
+      const code = (err as NodeJS.ErrnoException).code
+      const what =
+        code === 'ENOENT' ? `command not found: ${spec.argv[0]}` : `cannot start ${spec.argv[0]}: ${err.message}`
+      finish({
+        exitCode: code === 'ENOENT' ? 127 : 126,
+        error: spec.cwd !== undefined && code === 'ENOENT' ? `${what} (or cwd ${spec.cwd} missing)` : what,
+      })
+    })
+    child.once('exit', (code, signal) => {
+      exited = { code, signal }
+      // output still in the pipes is read; a background child holding them open is not waited for forever
+      timers.push(
+        setTimeout(() => {
+          child.stdout?.destroy()
+          child.stderr?.destroy()
+          finish({ exitCode: code, signal })
+        }, OUTPUT_DRAIN_MS),
+      )
+    })
+    child.once('close', (code, signal) => finish({ exitCode: exited?.code ?? code, signal: exited?.signal ?? signal }))
+  })
+}

@@ -1,0 +1,349 @@
+/**
+ * Running a command on many hosts: resolve the targets, send the signed job down the routing tree in waves (batches,
+ * a concurrency cap), collect what each agent reports (signed batches that come back up the same tree as replies of
+ * the broadcast), and account for every targeted host — ok, failed, timeout, unreachable, refused or cancelled —
+ * however the run ends: the broadcast itself names every target it could not reach, and why.
+ */
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { BroadcastFailureCode } from '@pnet/router'
+import { DEFAULT_KILL_GRACE_MS, DEFAULT_TIMEOUT_MS } from '../limits.js'
+import { type CommandSpec, encodeSignedJob, newJobId, signJob } from '../protocol/job.js'
+import { type AgentInfo, decodeReportBatch, type HostStatus, JOB_CHANNEL, type Report } from '../protocol/reports.js'
+import type { Fleet } from './fleet.js'
+import type { Selectors } from './selector.js'
+
+/** How long after its timeout (plus kill grace) a host may still report before it counts as unreachable. */
+const REPORT_GRACE_MS = 5_000
+
+/**
+ * A broadcast onReply that checks each batch (signed by the target it claims to come from, for this job, next in
+ * sequence) and hands its reports to `onReport` in order. Anything else is dropped: a relay cannot forge, replay or
+ * reorder an agent's reports.
+ */
+function reportCollector(
+  job: string,
+  onReport: (from: string, report: Report) => void,
+): (from: PeerId, payload: Uint8Array) => Promise<void> {
+  const next = new Map<string, number>()
+  return async (from, payload) => {
+    const peer = from.toString()
+    let batch: Awaited<ReturnType<typeof decodeReportBatch>>
+    try {
+      batch = await decodeReportBatch(from, payload)
+    } catch {
+      return
+    }
+    if (batch.job !== job || batch.seq !== (next.get(peer) ?? 0)) return
+    next.set(peer, batch.seq + 1)
+    for (const r of batch.reports) onReport(peer, r)
+  }
+}
+
+/** What a host that the broadcast could not account for counts as. */
+function failureStatus(code: BroadcastFailureCode): HostStatus {
+  return code === 'HANDLER_FAILED' ? 'failed' : 'unreachable'
+}
+/** How long the inventory waits for agents to say who they are. */
+export const INVENTORY_TIMEOUT_MS = 5_000
+
+export interface HostResult {
+  peer: string
+  host: string
+  status: HostStatus
+  exitCode: number | null
+  signal: string | null
+  stdout: string
+  stderr: string
+  durationMs: number
+  /** why, for unreachable, refused and failed-to-start hosts */
+  reason?: string
+}
+
+export interface ExecSummary {
+  targeted: number
+  ok: number
+  failed: number
+  timeout: number
+  unreachable: number
+  refused: number
+  cancelled: number
+}
+
+export interface ExecEvents {
+  /** a piece of output as it arrives */
+  output?(host: string, stream: 'stdout' | 'stderr', text: string): void
+  /** a host is done */
+  done?(result: HostResult): void
+  /** targets resolved */
+  targets?(count: number): void
+}
+
+export interface ExecOptions {
+  key: PrivateKey
+  fleet: Fleet
+  selectors: Selectors
+  command: Omit<CommandSpec, 'timeoutMs' | 'killGraceMs'> & { timeoutMs?: number; killGraceMs?: number }
+  /** hosts in flight at once (default: all of the batch) */
+  concurrency?: number
+  /** rolling batches: a count, or a percentage of the targets */
+  batch?: { count?: number; percent?: number }
+  /** stop dispatching new hosts after this many failed (ok hosts don't count) */
+  maxFailures?: number
+  /** fires to cancel the run (Ctrl-C): running hosts are killed, the rest marked cancelled */
+  signal?: AbortSignal
+  events?: ExecEvents
+}
+
+export interface ExecRun {
+  jobId: string
+  results: HostResult[]
+  summary: ExecSummary
+  /** hosts never dispatched because --max-failures stopped the run */
+  notRun: string[]
+  /** routed agents that did not say who they are, so tag selectors could not be checked against them */
+  unknown: string[]
+}
+
+/** Asks `peers` who they are (hostname, tags) over the report path; resolves with those that answered in time. */
+export async function inventory(
+  key: PrivateKey,
+  fleet: Fleet,
+  peers: PeerId[],
+  timeoutMs = INVENTORY_TIMEOUT_MS,
+): Promise<Map<string, AgentInfo & { rttMs: number }>> {
+  const found = new Map<string, AgentInfo & { rttMs: number }>()
+  if (peers.length === 0) return found
+  const signed = await signJob(key, { kind: 'inventory', targets: peers.map(String) })
+  const started = performance.now()
+  // every target answers or is accounted for by the broadcast, so this ends as soon as the last one has
+  await fleet.node.broadcast(JOB_CHANNEL, encodeSignedJob(signed), {
+    targets: peers,
+    timeoutMs,
+    onReply: reportCollector(signed.job.id, (from, report) => {
+      if (report.type !== 'hello') return
+      found.set(from, { ...report.info, rttMs: performance.now() - started })
+    }),
+  })
+  return found
+}
+
+/** The targets for `selectors`, with what is known of each (hostname when it answered the inventory). */
+export async function resolveTargets(
+  key: PrivateKey,
+  fleet: Fleet,
+  selectors: Selectors,
+): Promise<{ targets: string[]; names: Map<string, string>; unknown: string[] }> {
+  const names = new Map<string, string>()
+  if (selectors.ids !== undefined) return { targets: selectors.ids, names, unknown: [] }
+  const reachable = fleet.peers()
+  const infos = await inventory(key, fleet, reachable)
+  for (const [peer, info] of infos) names.set(peer, info.tags.hostname ?? peer)
+  const silent = reachable.map(String).filter(p => !infos.has(p))
+  const matched = [...infos.values()].filter(i => selectors.matches({ peer: i.peer, tags: i.tags })).map(i => i.peer)
+  // with `*` a silent agent is a target like any other (it will be reported); with tags we cannot know it matches
+  return selectors.all
+    ? { targets: [...matched, ...silent], names, unknown: [] }
+    : { targets: matched, names, unknown: silent }
+}
+
+function emptySummary(): ExecSummary {
+  return { targeted: 0, ok: 0, failed: 0, timeout: 0, unreachable: 0, refused: 0, cancelled: 0 }
+}
+
+/**
+ * Runs the command on every target; resolves when every target has a final status.
+ *
+ * @example
+ * ```ts
+ * const run = await execute({ key, fleet, selectors: parseSelectors(['role=web']), command: { argv: ['uptime'] } })
+ * console.log(run.summary)
+ * ```
+ */
+export async function execute(opts: ExecOptions): Promise<ExecRun> {
+  const { key, fleet } = opts
+  const { targets, names, unknown } = await resolveTargets(key, fleet, opts.selectors)
+  opts.events?.targets?.(targets.length)
+  const jobId = newJobId()
+  const timeoutMs = opts.command.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const killGraceMs = opts.command.killGraceMs ?? DEFAULT_KILL_GRACE_MS
+  const command: CommandSpec = { ...opts.command, timeoutMs, killGraceMs }
+  const results = new Map<string, HostResult>()
+  const pending = new Map<string, { out: string[]; err: string[]; finish: (r: HostResult) => void; started: number }>()
+  const summary = emptySummary()
+  summary.targeted = targets.length
+
+  const hostName = (peer: string): string => names.get(peer) ?? `${peer.slice(0, 8)}…${peer.slice(-6)}`
+  const record = (r: HostResult): void => {
+    if (results.has(r.peer)) return
+    results.set(r.peer, r)
+    summary[r.status]++
+    opts.events?.done?.(r)
+  }
+  const final = (peer: string, status: HostStatus, reason?: string, extra: Partial<HostResult> = {}): HostResult => {
+    const p = pending.get(peer)
+    return {
+      peer,
+      host: hostName(peer),
+      status,
+      exitCode: null,
+      signal: null,
+      stdout: p?.out.join('') ?? '',
+      stderr: p?.err.join('') ?? '',
+      durationMs: p === undefined ? 0 : Math.round(performance.now() - p.started),
+      reason,
+      ...extra,
+    }
+  }
+
+  const onReport = (from: string, report: Report): void => {
+    const p = pending.get(from)
+    if (p === undefined) return
+    switch (report.type) {
+      case 'hello':
+        names.set(from, report.info.tags.hostname ?? from)
+        return
+      case 'output': {
+        const text = Buffer.from(report.data, 'base64').toString('utf8')
+        ;(report.stream === 'stdout' ? p.out : p.err).push(text)
+        opts.events?.output?.(hostName(from), report.stream, text)
+        return
+      }
+      case 'refused':
+      case 'skipped':
+        p.finish(final(from, 'refused', report.reason))
+        return
+      case 'result':
+        p.finish(
+          final(from, report.status, report.error, {
+            exitCode: report.exitCode,
+            signal: report.signal,
+            durationMs: report.durationMs,
+          }),
+        )
+        return
+      default:
+        return
+    }
+  }
+  const collect = reportCollector(jobId, onReport)
+
+  const cancelled = (): boolean => opts.signal?.aborted === true
+  const inFlight = new Set<string>()
+
+  /** Sends one wave (a signed job for these peers) and resolves when each of them has a final result. */
+  async function dispatch(wave: string[]): Promise<void> {
+    const done = wave.map(
+      peer =>
+        new Promise<void>(resolve => {
+          pending.set(peer, {
+            out: [],
+            err: [],
+            started: performance.now(),
+            finish: r => {
+              if (!pending.has(peer)) return
+              record(r)
+              pending.delete(peer)
+              inFlight.delete(peer)
+              resolve()
+            },
+          })
+          inFlight.add(peer)
+        }),
+    )
+    const signed = await signJob(key, { id: jobId, kind: 'exec', targets: wave, command })
+    try {
+      const report = await fleet.node.broadcast(JOB_CHANNEL, encodeSignedJob(signed), {
+        targets: wave.map(p => peerIdFromString(p)),
+        timeoutMs: timeoutMs + killGraceMs + REPORT_GRACE_MS,
+        onReply: collect,
+      })
+      for (const f of report.failed) {
+        const peer = f.peer.toString()
+        const reason =
+          f.code === 'TIMEOUT' ? `no result within ${timeoutMs + killGraceMs + REPORT_GRACE_MS} ms` : f.reason
+        pending.get(peer)?.finish(final(peer, failureStatus(f.code), reason || f.code))
+      }
+      // delivered means its handler returned: it ended with a final report, unless that report was lost
+      for (const peer of report.delivered.map(String)) {
+        pending.get(peer)?.finish(final(peer, 'failed', 'the agent finished without a valid result report'))
+      }
+    } catch (err) {
+      for (const peer of wave) pending.get(peer)?.finish(final(peer, 'unreachable', (err as Error).message))
+    }
+    await Promise.all(done)
+  }
+
+  const onCancel = async (): Promise<void> => {
+    const running = [...inFlight]
+    if (running.length === 0) return
+    const signed = await signJob(key, { kind: 'cancel', targets: running, cancels: jobId })
+    await fleet.node
+      .broadcast(JOB_CHANNEL, encodeSignedJob(signed), { targets: running.map(p => peerIdFromString(p)) })
+      .catch(() => undefined)
+    // agents answer with status cancelled; whoever does not within the grace is marked so by us
+    setTimeout(() => {
+      for (const peer of [...pending.keys()])
+        pending.get(peer)?.finish(final(peer, 'cancelled', 'cancelled by the controller'))
+    }, killGraceMs + 2_000).unref()
+  }
+  const onAbort = (): void => void onCancel()
+  opts.signal?.addEventListener('abort', onAbort, { once: true })
+
+  const waves = planWaves(targets, opts.batch)
+  const notRun: string[] = []
+  const concurrency = Math.max(1, opts.concurrency ?? Number.POSITIVE_INFINITY)
+  try {
+    for (let w = 0; w < waves.length; w++) {
+      const wave = waves[w]!
+      if (cancelled() || tooManyFailures(summary, opts.maxFailures)) {
+        notRun.push(...waves.slice(w).flat())
+        break
+      }
+      // within a wave, at most `concurrency` hosts at once: a sliding window
+      const queue = [...wave]
+      const workers: Promise<void>[] = []
+      const next = async (): Promise<void> => {
+        while (queue.length > 0 && !cancelled() && !tooManyFailures(summary, opts.maxFailures)) {
+          const take = Number.isFinite(concurrency) ? [queue.shift()!] : queue.splice(0)
+          await dispatch(take)
+        }
+      }
+      const lanes = Number.isFinite(concurrency) ? Math.min(concurrency, wave.length) : 1
+      for (let i = 0; i < lanes; i++) workers.push(next())
+      await Promise.all(workers)
+      notRun.push(...queue)
+    }
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort)
+  }
+  for (const peer of notRun) {
+    record({
+      peer,
+      host: hostName(peer),
+      status: 'cancelled',
+      exitCode: null,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      durationMs: 0,
+      reason: cancelled() ? 'cancelled before it ran' : 'not run: too many failures (--max-failures)',
+    })
+  }
+  return { jobId, results: targets.map(t => results.get(t)!).filter(r => r !== undefined), summary, notRun, unknown }
+}
+
+function tooManyFailures(s: ExecSummary, max: number | undefined): boolean {
+  return max !== undefined && s.failed + s.timeout + s.unreachable + s.refused >= max
+}
+
+/** Splits targets into rolling batches (all at once without --batch). */
+export function planWaves(targets: string[], batch: ExecOptions['batch']): string[][] {
+  let size = targets.length
+  if (batch?.count !== undefined) size = batch.count
+  else if (batch?.percent !== undefined) size = Math.ceil((targets.length * batch.percent) / 100)
+  size = Math.max(1, size)
+  const waves: string[][] = []
+  for (let i = 0; i < targets.length; i += size) waves.push(targets.slice(i, i + size))
+  return waves
+}

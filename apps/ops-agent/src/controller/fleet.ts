@@ -1,0 +1,83 @@
+/**
+ * The controller's view of the fleet: a pnet node joined through one agent and the agents its routing table knows.
+ * Jobs go out as broadcasts and their reports come back as broadcast replies (controller/exec.ts).
+ */
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { Logger, TransportFactory } from '@pnet/network'
+import { silentLogger } from '@pnet/network'
+import { createNode, type Node } from '@pnet/node'
+import { INFO_CHANNEL, type InfoReply } from '../protocol/reports.js'
+
+export interface FleetInit {
+  key: PrivateKey
+  /** the one agent to join through */
+  via: string
+  transports?: TransportFactory[]
+  logger?: Logger
+  /** ms to wait for the first link and a settled routing table (default 10 s) */
+  joinTimeoutMs?: number
+}
+
+export interface Fleet {
+  readonly node: Node
+  /** agents reachable now (the controller's routing table) */
+  peers(): PeerId[]
+  /** hops to `peer`, when routed */
+  hops(peer: PeerId): number | undefined
+  close(): Promise<void>
+}
+
+/** Once the table is as big as expected, nothing may change for this long before it counts as settled. */
+const SETTLE_MS = 100
+
+export class FleetJoinError extends Error {
+  readonly code = 'ERR_FLEET_JOIN'
+}
+
+/**
+ * Joins the overlay through `via` and waits until the routing table has settled (the agent there sends its whole
+ * table at once; then nothing changes for a moment).
+ *
+ * @example
+ * ```ts
+ * const fleet = await joinFleet({ key, via: 'tcp://10.0.0.1:4001' })
+ * console.log(fleet.peers().length, 'agents reachable')
+ * ```
+ */
+export async function joinFleet(init: FleetInit): Promise<Fleet> {
+  const log = init.logger ?? silentLogger
+  const node = await createNode({ key: init.key, join: [], transports: init.transports, logger: log })
+  await node.start()
+  const timeout = init.joinTimeoutMs ?? 10_000
+  let viaPeer: PeerId
+  try {
+    viaPeer = await node.connect(init.via, { signal: AbortSignal.timeout(timeout) })
+  } catch (err) {
+    await node.stop()
+    throw new FleetJoinError(`cannot join the fleet through ${init.via}: ${(err as Error).message}`)
+  }
+  // settled: we route to as many nodes as the agent at `via` says we can reach through it, then a quiet moment
+  let expected = 1
+  try {
+    expected = (await node.request<InfoReply>(viaPeer, INFO_CHANNEL, {}, { signal: AbortSignal.timeout(timeout) }))
+      .reachable
+  } catch (err) {
+    log.warn({ via: init.via, err: String(err) }, 'the agent at via did not say how many nodes it knows')
+  }
+  let last = Date.now()
+  const onChange = (): void => {
+    last = Date.now()
+  }
+  node.on('route:change', onChange)
+  const deadline = Date.now() + timeout
+  while (Date.now() < deadline && (node.reachable().length < expected || Date.now() - last < SETTLE_MS)) {
+    await new Promise(r => setTimeout(r, 25))
+  }
+  node.off('route:change', onChange)
+  return {
+    node,
+    peers: () => node.reachable(),
+    hops: peer => node.router.route(peer)?.hops,
+    close: () => node.stop({ drainMs: 1_000 }),
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Limits and defaults of ops-agent, each with why.
+ */
+
+/** Command timeout when --timeout is not given (pdsh has none; Ansible ad-hoc defaults to none either; 30 s keeps a
+ * hung host from holding the whole run). */
+export const DEFAULT_TIMEOUT_MS = 30_000
+/** After SIGTERM, how long a command's process group gets before SIGKILL. */
+export const DEFAULT_KILL_GRACE_MS = 5_000
+/** Output kept per stream per host; past it output is dropped and the result marked truncated. */
+export const MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+/** Output is sent to the controller in pieces of at most this many bytes (32 KiB once base64-encoded). */
+export const OUTPUT_CHUNK_BYTES = 24 * 1024
+/** Reports leave in signed batches of about this size at most; a batch must fit one broadcast reply (64 KiB). */
+export const REPORT_BATCH_BYTES = 48 * 1024
+/** Output waits at most this long for more output to share its batch (and signature). */
+export const REPORT_FLUSH_MS = 20
+/** A job may be executed up to this long after it was signed (clock skew and queueing included); later it is refused. */
+export const JOB_TTL_MS = 10 * 60_000
+/** A job signed this far in the future is refused (clocks must roughly agree). */
+export const MAX_CLOCK_SKEW_MS = 2 * 60_000
+/** Results of finished jobs are kept in the agent's data dir this long (for `ops-agent job ID`). */
+export const RESULT_RETENTION_MS = 7 * 24 * 3_600_000
+/** Largest signed job accepted (a script is pushed inside its job). */
+export const MAX_JOB_BYTES = 1024 * 1024
+/** Commands running at once on one agent; more wait their turn. */
+export const MAX_CONCURRENT_COMMANDS = 64
+/** After the command exits, how long its output pipes may stay open (a backgrounded child holding them) before we stop
+ * reading them. */
+export const OUTPUT_DRAIN_MS = 2_000

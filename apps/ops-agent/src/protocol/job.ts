@@ -1,0 +1,166 @@
+/**
+ * Jobs: what a controller asks agents to do, signed with the controller's Ed25519 key so that an agent can check who
+ * asked whatever path the job took (a broadcast crosses other agents). Wire format: docs/protocol/ops.md.
+ */
+import { randomBytes } from 'node:crypto'
+import { publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { JOB_TTL_MS, MAX_CLOCK_SKEW_MS, MAX_JOB_BYTES } from '../limits.js'
+import { canonicalBytes } from './canonical.js'
+
+export const JOB_VERSION = 1
+
+export interface CommandSpec {
+  /** argv[0] is looked up on PATH; no shell unless you ask for one (`sh -c …`) */
+  argv: string[]
+  cwd?: string
+  env?: Record<string, string>
+  /** base64 */
+  stdin?: string
+  /** run as this user (the agent must be root) */
+  runAs?: string
+  timeoutMs: number
+  killGraceMs: number
+}
+
+export type JobKind = 'exec' | 'cancel' | 'inventory'
+
+export interface Job {
+  v: number
+  /** 32 hex digits, unique per job; an agent executes a job ID at most once */
+  id: string
+  kind: JobKind
+  /** peer ID of the controller that signed it */
+  controller: string
+  /** epoch ms */
+  issuedAt: number
+  /** epoch ms; agents refuse the job after this */
+  expiresAt: number
+  /** peer IDs the job is for (the controller resolved the selectors) */
+  targets: string[]
+  command?: CommandSpec
+  /** for kind `cancel`: the job to stop */
+  cancels?: string
+}
+
+export interface SignedJob {
+  job: Job
+  /** libp2p public key protobuf of the controller, base64 */
+  key: string
+  /** Ed25519 signature over the canonical JSON of `job`, base64 */
+  sig: string
+}
+
+export class JobRefusedError extends Error {
+  readonly code = 'ERR_JOB_REFUSED'
+  constructor(readonly reason: string) {
+    super(reason)
+    this.name = 'JobRefusedError'
+  }
+}
+
+/** A fresh job ID. */
+export function newJobId(): string {
+  return randomBytes(16).toString('hex')
+}
+
+/**
+ * Signs a job with the controller's key.
+ *
+ * @example
+ * ```ts
+ * const signed = await signJob(controllerKey, { kind: 'exec', targets, command })
+ * ```
+ */
+export async function signJob(
+  key: PrivateKey,
+  fields: Pick<Job, 'kind' | 'targets'> & Partial<Pick<Job, 'id' | 'command' | 'cancels' | 'issuedAt' | 'expiresAt'>>,
+): Promise<SignedJob> {
+  const issuedAt = fields.issuedAt ?? Date.now()
+  const job: Job = {
+    v: JOB_VERSION,
+    id: fields.id ?? newJobId(),
+    kind: fields.kind,
+    controller: peerIdFromPublicKey(key.publicKey).toString(),
+    issuedAt,
+    expiresAt: fields.expiresAt ?? issuedAt + JOB_TTL_MS,
+    targets: fields.targets,
+    command: fields.command,
+    cancels: fields.cancels,
+  }
+  const sig = await key.sign(canonicalBytes(job))
+  return {
+    job,
+    key: Buffer.from(publicKeyToProtobuf(key.publicKey)).toString('base64'),
+    sig: Buffer.from(sig).toString('base64'),
+  }
+}
+
+export interface VerifyOptions {
+  /** controller peer IDs this agent obeys */
+  trusted: ReadonlySet<string>
+  now?: number
+}
+
+/**
+ * Checks a signed job: well-formed, signed by the key it carries, that key is the named controller, the controller
+ * is trusted, and the job is current. Throws JobRefusedError with the reason.
+ *
+ * @example
+ * ```ts
+ * const job = await verifyJob(signed, { trusted: new Set([controllerId]) })
+ * ```
+ */
+export async function verifyJob(signed: SignedJob, opts: VerifyOptions): Promise<Job> {
+  const { job } = signed
+  if (typeof job !== 'object' || job === null || job.v !== JOB_VERSION)
+    throw new JobRefusedError('unsupported job version')
+  if (typeof job.id !== 'string' || !/^[0-9a-f]{32}$/.test(job.id)) throw new JobRefusedError('malformed job ID')
+  if (!Array.isArray(job.targets) || !job.targets.every(t => typeof t === 'string')) {
+    throw new JobRefusedError('malformed targets')
+  }
+  let controller: string
+  let valid: boolean
+  try {
+    const pub = publicKeyFromProtobuf(Buffer.from(signed.key, 'base64'))
+    controller = peerIdFromPublicKey(pub).toString()
+    valid = await pub.verify(canonicalBytes(job), Buffer.from(signed.sig, 'base64'))
+  } catch {
+    throw new JobRefusedError('malformed signature or key')
+  }
+  if (!valid) throw new JobRefusedError('bad signature')
+  if (controller !== job.controller) throw new JobRefusedError('signed by a different key than the controller it names')
+  if (!opts.trusted.has(controller)) throw new JobRefusedError(`controller ${controller} is not trusted`)
+  const now = opts.now ?? Date.now()
+  if (job.expiresAt < now) throw new JobRefusedError(`job expired ${now - job.expiresAt} ms ago`)
+  if (job.issuedAt > now + MAX_CLOCK_SKEW_MS) throw new JobRefusedError('job issued in the future (clock skew?)')
+  return job
+}
+
+/** Serialised size check before parsing untrusted bytes. */
+export function decodeSignedJob(bytes: Uint8Array): SignedJob {
+  if (bytes.byteLength > MAX_JOB_BYTES)
+    throw new JobRefusedError(`job of ${bytes.byteLength} bytes exceeds ${MAX_JOB_BYTES}`)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes))
+  } catch {
+    throw new JobRefusedError('job is not JSON')
+  }
+  const p = parsed as Partial<SignedJob>
+  if (
+    typeof p !== 'object' ||
+    p === null ||
+    typeof p.key !== 'string' ||
+    typeof p.sig !== 'string' ||
+    p.job === undefined
+  ) {
+    throw new JobRefusedError('not a signed job')
+  }
+  return p as SignedJob
+}
+
+export function encodeSignedJob(signed: SignedJob): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(signed))
+}
