@@ -7,6 +7,7 @@
  *   ops-agent exec --key FILE --via ADDR --target SEL [--target …] [--timeout 30s] [--concurrency N]
  *                  [--batch N|P%] [--max-failures N] [--json] -- CMD [ARGS …]
  *   ops-agent nodes --key FILE --via ADDR [--json]
+ *   ops-agent deploy (--ssh USER@HOST … | --inventory FILE) --join ADDR --trust PEER_ID [--tag k=v …] [--artifact FILE]
  *
  * Exit codes: 0 every targeted host ran the command and exited 0; 1 anything else; 2 usage error.
  */
@@ -22,6 +23,8 @@ import { execute, inventory } from '../controller/exec.js'
 import { joinFleet } from '../controller/fleet.js'
 import { groupedOutput, hostJson, LivePrinter, processSink, type Sink, summaryLine } from '../controller/output.js'
 import { parseSelectors, SelectorError } from '../controller/selector.js'
+import { DEPLOY_USAGE, deployCommand } from '../deploy/command.js'
+import { DeployInputError } from '../deploy/hosts.js'
 
 export class UsageError extends Error {}
 
@@ -34,6 +37,7 @@ commands:
                                                  run CMD on every matching agent; --timeout 30s, --concurrency N,
                                                  --batch N|P%, --max-failures N, --cwd DIR, --env K=V, --run-as USER, --json
   nodes --key FILE --via ADDR [--json]           list reachable agents: peer, host, tags, hops, RTT
+  ${DEPLOY_USAGE}
 
 selectors (--target): *  id=PEER_ID  host=GLOB  TAG=GLOB; terms joined by , must all match; repeated --target
 flags are alternatives. Addresses: multiaddrs or URLs (tcp://10.0.0.1:4001, ws://…, quic://…).`
@@ -114,6 +118,10 @@ export async function main(argv: string[], sink: Sink = processSink): Promise<nu
       return execCommand(rest, sink)
     case 'nodes':
       return nodesCommand(rest, out)
+    case 'deploy':
+      return deployCommand(rest, out).catch(err => {
+        throw err instanceof DeployInputError || err instanceof TagError ? new UsageError(err.message) : err
+      })
     default:
       throw new UsageError(`unknown command "${command}" (try ops-agent --help)`)
   }

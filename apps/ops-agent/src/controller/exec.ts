@@ -137,14 +137,14 @@ export async function resolveTargets(
   const names = new Map<string, string>()
   if (selectors.ids !== undefined) return { targets: selectors.ids, names, unknown: [] }
   const reachable = fleet.peers()
+  // `*` needs no tags: every routed agent is a target, and each says its hostname in its first report
+  if (selectors.all) return { targets: reachable.map(String), names, unknown: [] }
   const infos = await inventory(key, fleet, reachable)
   for (const [peer, info] of infos) names.set(peer, info.tags.hostname ?? peer)
   const silent = reachable.map(String).filter(p => !infos.has(p))
   const matched = [...infos.values()].filter(i => selectors.matches({ peer: i.peer, tags: i.tags })).map(i => i.peer)
-  // with `*` a silent agent is a target like any other (it will be reported); with tags we cannot know it matches
-  return selectors.all
-    ? { targets: [...matched, ...silent], names, unknown: [] }
-    : { targets: matched, names, unknown: silent }
+  // an agent that did not answer the inventory cannot be matched against tags: the caller warns about it
+  return { targets: matched, names, unknown: silent }
 }
 
 function emptySummary(): ExecSummary {

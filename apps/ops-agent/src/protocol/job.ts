@@ -8,6 +8,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { JOB_TTL_MS, MAX_CLOCK_SKEW_MS, MAX_JOB_BYTES } from '../limits.js'
 import { canonicalBytes } from './canonical.js'
+import { signEd25519, verifyEd25519 } from './ed25519.js'
 
 export const JOB_VERSION = 1
 
@@ -89,7 +90,7 @@ export async function signJob(
     command: fields.command,
     cancels: fields.cancels,
   }
-  const sig = await key.sign(canonicalBytes(job))
+  const sig = signEd25519(key, canonicalBytes(job))
   return {
     job,
     key: Buffer.from(publicKeyToProtobuf(key.publicKey)).toString('base64'),
@@ -125,7 +126,7 @@ export async function verifyJob(signed: SignedJob, opts: VerifyOptions): Promise
   try {
     const pub = publicKeyFromProtobuf(Buffer.from(signed.key, 'base64'))
     controller = peerIdFromPublicKey(pub).toString()
-    valid = await pub.verify(canonicalBytes(job), Buffer.from(signed.sig, 'base64'))
+    valid = verifyEd25519(pub, canonicalBytes(job), Buffer.from(signed.sig, 'base64'))
   } catch {
     throw new JobRefusedError('malformed signature or key')
   }

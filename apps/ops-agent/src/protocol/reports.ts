@@ -7,6 +7,7 @@
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import type { OutputStream } from '../agent/executor.js'
 import { canonicalBytes } from './canonical.js'
+import { signEd25519, verifyEd25519 } from './ed25519.js'
 
 export const JOB_CHANNEL = '/pnet/ops/job/1'
 /** request/response: an agent says who it is and how many nodes it can reach */
@@ -77,7 +78,7 @@ export class ReportError extends Error {
  */
 export async function encodeReportBatch(key: PrivateKey, batch: ReportBatch): Promise<Uint8Array> {
   const body = canonicalBytes(batch)
-  const sig = await key.sign(signedBytes(body))
+  const sig = signEd25519(key, signedBytes(body))
   const out = new Uint8Array(1 + SIGNATURE_BYTES + body.byteLength)
   out[0] = REPORT_BATCH_VERSION
   out.set(sig, 1)
@@ -103,7 +104,7 @@ export async function decodeReportBatch(from: PeerId, bytes: Uint8Array): Promis
   if (key === undefined) throw new ReportError(who, 'its peer ID carries no public key')
   const sig = bytes.subarray(1, 1 + SIGNATURE_BYTES)
   const body = bytes.subarray(1 + SIGNATURE_BYTES)
-  if (!(await key.verify(signedBytes(body), sig))) throw new ReportError(who, 'bad signature')
+  if (!verifyEd25519(key, signedBytes(body), sig)) throw new ReportError(who, 'bad signature')
   let batch: ReportBatch
   try {
     batch = JSON.parse(new TextDecoder().decode(body)) as ReportBatch
