@@ -12,6 +12,11 @@
 //   node tooling/setup/run.mjs turbo run X     any turbo task
 //   node tooling/setup/run.mjs exec CMD ...    any command with the toolchain on PATH
 //   node tooling/setup/run.mjs node FILE ...   a script under the pinned Node
+//   node tooling/setup/run.mjs pnet ARGS ...   the pnet CLI (quiet setup and build first)
+//   node tooling/setup/run.mjs ops-agent ARGS  the ops-agent CLI (likewise)
+//   node tooling/setup/run.mjs fuzz ARGS       build, then fuzz every decoder (100,000 inputs each; --runs N)
+//   node tooling/setup/run.mjs soak            build, then the netlab soak at full length (5 minutes, needs root)
+//   node tooling/setup/run.mjs build-agent     the self-contained linux-x64 ops-agent artifact (tooling/artifact)
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -24,7 +29,18 @@ const MIN_NODE = [22, 12]
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const tools = join(root, '.tools')
 const toolsBin = join(tools, 'bin')
-const quiet = process.env.PNET_SETUP_QUIET === '1'
+const [job = 'test', ...rest] = process.argv.slice(2)
+/** CLI jobs print only what the CLI prints: setup and build stay silent unless they fail. */
+const CLI_JOBS = {
+  pnet: ['@pnet/node', 'packages/node/dist/cli/main.js'],
+  'ops-agent': ['ops-agent', 'apps/ops-agent/dist/cli/main.js'],
+}
+/** Long runs of one package's script, after building it and what it depends on. */
+const PACKAGE_JOBS = {
+  fuzz: ['@pnet/fuzz', 'fuzz'],
+  soak: ['@pnet/netlab', 'soak'],
+}
+const quiet = process.env.PNET_SETUP_QUIET === '1' || job in CLI_JOBS
 
 function log(msg) {
   if (!quiet) process.stderr.write(`[setup] ${msg}\n`)
@@ -139,7 +155,6 @@ function install() {
   if (code !== 0) fail('pnpm install --frozen-lockfile failed (see above)')
 }
 
-const [job = 'test', ...rest] = process.argv.slice(2)
 provision()
 install()
 
@@ -150,11 +165,15 @@ switch (job) {
     code = 0
     break
   case 'test':
-    code = run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--output-logs=errors-only', ...rest])
+    code = run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--output-logs=errors-only', ...rest])
     break
   case 'demo':
     code = run(pnpm, ['exec', 'turbo', 'run', 'build', '--filter=@pnet/demo...', '--output-logs=errors-only'])
     if (code === 0) code = run(join(toolsBin, 'node'), [join(root, 'tooling/demo/dist/demo.js'), ...rest])
+    break
+  case 'build-agent':
+    code = run(pnpm, ['exec', 'turbo', 'run', 'build', '--filter=@pnet/artifact...', '--output-logs=errors-only'])
+    if (code === 0) code = run(join(toolsBin, 'node'), [join(root, 'tooling/artifact/dist/cli.js'), ...rest])
     break
   case 'turbo':
     code = run(pnpm, ['exec', 'turbo', ...rest])
@@ -165,7 +184,29 @@ switch (job) {
   case 'node':
     code = run(join(toolsBin, 'node'), rest)
     break
+  case 'pnet':
+  case 'ops-agent': {
+    const [pkg, entry] = CLI_JOBS[job]
+    const build = spawnSync(pnpm, ['exec', 'turbo', 'run', 'build', `--filter=${pkg}...`, '--output-logs=errors-only'], {
+      cwd: root,
+      env: childEnv(),
+      encoding: 'utf8',
+    })
+    if (build.status !== 0) {
+      process.stderr.write(build.stdout + build.stderr)
+      fail(`building ${pkg} failed`)
+    }
+    code = run(join(toolsBin, 'node'), [join(root, entry), ...rest])
+    break
+  }
+  case 'fuzz':
+  case 'soak': {
+    const [pkg, script] = PACKAGE_JOBS[job]
+    code = run(pnpm, ['exec', 'turbo', 'run', 'build', `--filter=${pkg}...`, '--output-logs=errors-only'])
+    if (code === 0) code = run(pnpm, ['--filter', pkg, 'run', script, ...rest])
+    break
+  }
   default:
-    fail(`unknown job "${job}" (expected test, demo, setup, turbo, exec or node)`)
+    fail(`unknown job "${job}" (expected test, demo, setup, build-agent, turbo, exec or node)`)
 }
 process.exit(code)

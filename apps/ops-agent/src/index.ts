@@ -18,8 +18,28 @@
  * ```
  */
 export { type Agent, type AgentInit, startAgent } from './agent/agent.js'
+export {
+  type AgentConfig,
+  type AgentSettings,
+  agentFlags,
+  ConfigError,
+  LOG_LEVELS,
+  type LogLevel,
+  loadAgentConfig,
+  mergeAgentConfig,
+  parseAgentConfig,
+  resolveAgentSettings,
+  validateAgentConfig,
+} from './agent/config.js'
 export { type RunResult, type RunSpec, runCommand } from './agent/executor.js'
 export { type JobRecord, JobStore } from './agent/job-store.js'
+export {
+  collectStatus,
+  type DiskStatus,
+  hostStatus,
+  type InterfaceStatus,
+  type SystemStatus,
+} from './agent/status.js'
 export { agentTags, parseTag } from './agent/tags.js'
 export {
   type ExecOptions,
@@ -32,8 +52,24 @@ export {
   resolveTargets,
 } from './controller/exec.js'
 export { type Fleet, joinFleet } from './controller/fleet.js'
+export {
+  capOutput,
+  defaultHistoryPath,
+  type History,
+  HistoryError,
+  type JobDetail,
+  type JobEntry,
+  type JobKind,
+  type JobSummary,
+  type NewJob,
+  type NewResult,
+  openHistory,
+  type ResultStatus,
+  type StoredResult,
+} from './controller/history.js'
 export { groupedOutput, hostList, LivePrinter, summaryLine } from './controller/output.js'
 export { globToRegExp, parseSelectors, SelectorError, type Selectors } from './controller/selector.js'
+export { formatBytes, formatUptime, type StatusRow, statusTable } from './controller/status-table.js'
 export * from './limits.js'
 export { canonicalJson } from './protocol/canonical.js'
 export {

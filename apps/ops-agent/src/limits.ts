@@ -21,6 +21,13 @@ export const JOB_TTL_MS = 10 * 60_000
 export const MAX_CLOCK_SKEW_MS = 2 * 60_000
 /** Results of finished jobs are kept in the agent's data dir this long (for `ops-agent job ID`). */
 export const RESULT_RETENTION_MS = 7 * 24 * 3_600_000
+/** Output kept per stream with a job's record for `ops-agent job ID` (the live stream has MAX_OUTPUT_BYTES). */
+export const STORED_OUTPUT_BYTES = 1024 * 1024
+/** Push chunks: each is one broadcast (router limit 1 MiB); 256 KiB keeps a few in flight per hop cheap. */
+export const PUSH_CHUNK_BYTES = 256 * 1024
+export const MAX_PUSH_CHUNK_BYTES = 512 * 1024
+/** Push chunks in flight at once from the controller (each relay holds at most this many per child). */
+export const PUSH_WINDOW = 8
 /** Largest signed job accepted (a script is pushed inside its job). */
 export const MAX_JOB_BYTES = 1024 * 1024
 /** Commands running at once on one agent; more wait their turn. */
@@ -28,3 +35,12 @@ export const MAX_CONCURRENT_COMMANDS = 64
 /** After the command exits, how long its output pipes may stay open (a backgrounded child holding them) before we stop
  * reading them. */
 export const OUTPUT_DRAIN_MS = 2_000
+/** Output kept per stream per host in the controller's job history; longer output keeps its first and last halves
+ * around a marker saying how much was left out (500 hosts × 16 MiB would make a history nobody can keep). */
+export const MAX_HISTORY_OUTPUT_BYTES = 64 * 1024
+/** How long a writer waits for another controller's write to the same history database before giving up. */
+export const HISTORY_BUSY_TIMEOUT_MS = 5_000
+/** Largest agent configuration file read (a config is a few hundred bytes; anything near this is a wrong file). */
+export const MAX_CONFIG_BYTES = 256 * 1024
+/** How long `ops-agent status` watches the CPU counters to compute CPU use. */
+export const STATUS_CPU_SAMPLE_MS = 250

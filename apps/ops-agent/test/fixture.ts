@@ -2,6 +2,7 @@
  * Real agent processes for the integration tests, started through the CLI as an operator would.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -37,13 +38,17 @@ export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix))
 }
 
+/** Controller state (the job history) of CLI runs goes here, never into the user's real config dir. */
+export const CONFIG_HOME = mkdtempSync(join(tmpdir(), 'ops-config-'))
+const cliEnv = { ...process.env, XDG_CONFIG_HOME: CONFIG_HOME }
+
 /** `ops-agent ARGS`, to completion. */
 export function opsAgent(args: string[], timeoutMs = 60_000): Promise<Run> {
   return new Promise(resolve => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: cliEnv },
       (err, stdout, stderr) => {
         resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
       },
@@ -58,7 +63,7 @@ export function opsAgentProc(args: string[]): {
   err: () => string
   done: Promise<number>
 } {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv })
   procs.push(proc)
   let out = ''
   let err = ''

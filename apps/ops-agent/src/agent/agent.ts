@@ -7,16 +7,18 @@
  * that flow back up the broadcast tree: output as it comes, then the result. It needs no route to the controller.
  */
 
-import { mkdir } from 'node:fs/promises'
+import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { rpcHandler } from '@pnet/channel'
 import { type Logger, loadOrCreateKey, silentLogger, type TransportFactory } from '@pnet/network'
 import { createNode, type KeepaliveOptions, type Node, type ReconnectOptions } from '@pnet/node'
-import { MAX_CONCURRENT_COMMANDS, OUTPUT_CHUNK_BYTES } from '../limits.js'
-import { decodeSignedJob, type Job, JobRefusedError, verifyJob } from '../protocol/job.js'
+import { MAX_CONCURRENT_COMMANDS, OUTPUT_CHUNK_BYTES, STORED_OUTPUT_BYTES } from '../limits.js'
+import { type CommandSpec, decodeSignedJob, type Job, JobRefusedError, verifyJob } from '../protocol/job.js'
 import {
   type AgentInfo,
+  type FinalReport,
   type HostStatus,
   INFO_CHANNEL,
   type InfoReply,
@@ -24,9 +26,11 @@ import {
   OPS_VERSION,
 } from '../protocol/reports.js'
 import { AuditLog } from './audit.js'
-import { type RunResult, runCommand } from './executor.js'
+import { lookupUser, type OutputStream, type RunResult, runCommand } from './executor.js'
 import { JobStore } from './job-store.js'
+import { PushReceiver } from './push.js'
 import { Reporter } from './reporter.js'
+import { hostStatus } from './status.js'
 import { agentTags } from './tags.js'
 
 export interface AgentInit {
@@ -77,6 +81,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     logger: log,
   })
   const store = new JobStore(init.dataDir)
+
   const lost = await store.init()
   const audit = new AuditLog(join(init.dataDir, 'audit.log'))
   for (const id of lost)
@@ -90,6 +95,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     })
   const info: AgentInfo = { peer: node.id.toString(), tags: agentTags(init.tags), version: OPS_VERSION }
   const running = new Map<string, AbortController>()
+  const pushes = new PushReceiver({ node, log, host: info.tags.hostname ?? info.peer })
   let slots = MAX_CONCURRENT_COMMANDS
   const waiting: (() => void)[] = []
   const acquire = async (): Promise<void> => {
@@ -150,7 +156,26 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       await reports.add({ type: 'result', status: 'ok', exitCode: 0, signal: null, durationMs: 0 })
       return
     }
-    if (job.kind !== 'exec' || job.command === undefined) {
+    if (job.kind === 'collect') {
+      await collect(job, reporter(job.id))
+      return
+    }
+    if (job.kind === 'status') {
+      const reports = reporter(job.id)
+      const started = performance.now()
+      await reports.add({ type: 'hello', info })
+      try {
+        const status = await hostStatus(OPS_VERSION)
+        await reports.add({ type: 'status', status: status as unknown as Record<string, unknown> })
+        await reports.add({ type: 'result', status: 'ok', exitCode: 0, signal: null, durationMs: ms(started) })
+      } catch (err) {
+        await reports.add({ ...failedResult(String(err)), durationMs: ms(started) })
+      }
+      return
+    }
+    const runnable =
+      (job.kind === 'exec' && job.command !== undefined) || (job.kind === 'push' && job.push !== undefined)
+    if (!runnable) {
       await audit.write({
         job: job.id,
         kind: job.kind,
@@ -158,7 +183,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
         decision: 'refused',
         reason: 'unknown job kind',
       })
-      await reporter(job.id).add({ type: 'refused', reason: `unknown job kind ${String(job.kind)}` })
+      await reporter(job.id).add({ type: 'refused', reason: `unknown or incomplete job of kind ${String(job.kind)}` })
       return
     }
     if (!(await store.claim(job))) {
@@ -172,14 +197,14 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       await reporter(job.id).add({ type: 'skipped', reason: 'job ID already executed here' })
       return
     }
-    const command = job.command
     await audit.write({
       job: job.id,
       kind: job.kind,
       controller: job.controller,
       decision: 'accepted',
-      argv: command.argv,
-      runAs: command.runAs,
+      argv: job.command?.argv,
+      runAs: job.command?.runAs,
+      path: job.push?.path,
     })
     const reports = reporter(job.id)
     // who we are rides in the first batch (the controller may know us only by peer ID, e.g. with id= selectors)
@@ -187,12 +212,69 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     void reports.add({ type: 'started' })
     const cancel = new AbortController()
     running.set(job.id, cancel)
-    await acquire()
-    let result: RunResult
+    const kept = { stdout: [] as Buffer[], stderr: [] as Buffer[], bytes: { stdout: 0, stderr: 0 } }
+    const onOutput = (stream: OutputStream, data: Uint8Array): void => {
+      for (let at = 0; at < data.byteLength; at += OUTPUT_CHUNK_BYTES) {
+        const piece = data.subarray(at, at + OUTPUT_CHUNK_BYTES)
+        void reports.add({ type: 'output', stream, data: Buffer.from(piece).toString('base64') })
+      }
+      // what `ops-agent job ID` can collect later (the controller may be gone: --async)
+      const room = STORED_OUTPUT_BYTES - kept.bytes[stream]
+      if (room > 0) {
+        kept[stream].push(Buffer.from(data.subarray(0, room)))
+        kept.bytes[stream] += Math.min(room, data.byteLength)
+      }
+    }
+    let final: FinalReport
     try {
-      result = await runCommand(
+      final =
+        job.kind === 'push' ? await pushes.receive(job, cancel.signal) : await runJob(job, onOutput, cancel.signal)
+    } finally {
+      running.delete(job.id)
+    }
+    await store.finish(job.id, final, {
+      stdout: Buffer.concat(kept.stdout).toString('base64'),
+      stderr: Buffer.concat(kept.stderr).toString('base64'),
+    })
+    await audit.write({
+      job: job.id,
+      kind: job.kind,
+      controller: job.controller,
+      decision: 'finished',
+      status: final.status,
+      exitCode: final.exitCode,
+      signal: final.signal,
+      durationMs: final.durationMs,
+    })
+    await reports.add(final)
+  }
+
+  /** Runs an exec job's command (or script) when a command slot is free. */
+  async function runJob(
+    job: Job,
+    onOutput: (stream: OutputStream, data: Uint8Array) => void,
+    signal: AbortSignal,
+  ): Promise<FinalReport> {
+    const command = job.command as CommandSpec
+    await acquire()
+    let scriptDir: string | undefined
+    try {
+      let argv = command.argv
+      if (command.script !== undefined) {
+        // a private directory per job (owned by the user it runs as), removed when the job ends
+        scriptDir = await mkdtemp(join(tmpdir(), 'ops-agent-script-'))
+        const file = join(scriptDir, 'script')
+        await writeFile(file, Buffer.from(command.script, 'base64'), { mode: 0o700 })
+        if (command.runAs !== undefined) {
+          const { uid, gid } = lookupUser(command.runAs)
+          await chown(scriptDir, uid, gid)
+          await chown(file, uid, gid)
+        }
+        argv = [...command.argv, file, ...(command.scriptArgs ?? [])]
+      }
+      const result = await runCommand(
         {
-          argv: command.argv,
+          argv,
           cwd: command.cwd,
           env: command.env,
           stdin: command.stdin === undefined ? undefined : Buffer.from(command.stdin, 'base64'),
@@ -200,49 +282,43 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
           timeoutMs: command.timeoutMs,
           killGraceMs: command.killGraceMs,
         },
-        (stream, data) => {
-          for (let at = 0; at < data.byteLength; at += OUTPUT_CHUNK_BYTES) {
-            const piece = data.subarray(at, at + OUTPUT_CHUNK_BYTES)
-            void reports.add({ type: 'output', stream, data: Buffer.from(piece).toString('base64') })
-          }
-        },
-        cancel.signal,
+        onOutput,
+        signal,
       )
+      return resultOf(result)
     } finally {
       release()
-      running.delete(job.id)
+      if (scriptDir !== undefined) await rm(scriptDir, { recursive: true, force: true })
     }
-    const status: HostStatus =
-      result.error !== undefined
-        ? 'failed'
-        : result.cancelled
-          ? 'cancelled'
-          : result.timedOut
-            ? 'timeout'
-            : result.exitCode === 0
-              ? 'ok'
-              : 'failed'
-    const final = {
-      type: 'result' as const,
-      status,
-      exitCode: result.exitCode,
-      signal: result.signal,
-      durationMs: Math.round(result.durationMs),
-      error: result.error,
-      truncated: result.truncated.stdout + result.truncated.stderr > 0 ? result.truncated : undefined,
+  }
+
+  /** `ops-agent job ID`: what this agent kept of a job (output and result), or that it still runs. */
+  async function collect(job: Job, reports: Reporter): Promise<void> {
+    const rec = job.collects === undefined ? undefined : await store.get(job.collects)
+    await reports.add({ type: 'hello', info })
+    if (rec === undefined) {
+      await reports.add({ type: 'refused', reason: `no record of job ${String(job.collects)} here` })
+      return
     }
-    await store.finish(job.id, final)
-    await audit.write({
-      job: job.id,
-      kind: job.kind,
-      controller: job.controller,
-      decision: 'finished',
-      status,
-      exitCode: result.exitCode,
-      signal: result.signal,
-      durationMs: final.durationMs,
-    })
-    await reports.add(final)
+    if (rec.state === 'running') {
+      await reports.add({ type: 'running', startedAt: rec.startedAt })
+      return
+    }
+    if (rec.state === 'lost') {
+      await reports.add({ ...failedResult('the agent stopped while the job ran; it was not run again'), durationMs: 0 })
+      return
+    }
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const bytes = Buffer.from(rec.output?.[stream] ?? '', 'base64')
+      for (let at = 0; at < bytes.byteLength; at += OUTPUT_CHUNK_BYTES) {
+        await reports.add({
+          type: 'output',
+          stream,
+          data: bytes.subarray(at, at + OUTPUT_CHUNK_BYTES).toString('base64'),
+        })
+      }
+    }
+    await reports.add(rec.result as FinalReport)
   }
 
   // "through me you reach this many": my routes except the asker, plus me
@@ -269,5 +345,36 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       for (const c of running.values()) c.abort()
       await node.stop()
     },
+  }
+}
+
+function ms(since: number): number {
+  return Math.round(performance.now() - since)
+}
+
+function failedResult(error: string): FinalReport {
+  return { type: 'result', status: 'failed', exitCode: null, signal: null, durationMs: 0, error }
+}
+
+/** The final report of a command run. */
+function resultOf(result: RunResult): FinalReport {
+  const status: HostStatus =
+    result.error !== undefined
+      ? 'failed'
+      : result.cancelled
+        ? 'cancelled'
+        : result.timedOut
+          ? 'timeout'
+          : result.exitCode === 0
+            ? 'ok'
+            : 'failed'
+  return {
+    type: 'result',
+    status,
+    exitCode: result.exitCode,
+    signal: result.signal,
+    durationMs: Math.round(result.durationMs),
+    error: result.error,
+    truncated: result.truncated.stdout + result.truncated.stderr > 0 ? result.truncated : undefined,
   }
 }

@@ -14,6 +14,8 @@ export interface AuditEntry {
   reason?: string
   argv?: string[]
   runAs?: string
+  /** destination of a push */
+  path?: string
   exitCode?: number | null
   signal?: string | null
   status?: string

@@ -109,7 +109,8 @@ function editDistance(a: string, b: string): number {
 
 function stringList(file: string, key: string, v: unknown): string[] {
   const list = typeof v === 'string' ? [v] : v
-  if (!Array.isArray(list)) throw new ConfigError(file, key, `must be a string or a list of strings, not ${describe(v)}`)
+  if (!Array.isArray(list))
+    throw new ConfigError(file, key, `must be a string or a list of strings, not ${describe(v)}`)
   return list.map((item, i) => {
     if (typeof item !== 'string' || item === '') {
       throw new ConfigError(file, `${key}[${i}]`, `must be a non-empty string, not ${describe(item)}`)
@@ -233,12 +234,17 @@ export function parseAgentConfig(text: string, file: string): AgentConfig {
     }
   } else if (ext === '.yaml' || ext === '.yml') {
     // YAML 1.2 core schema: `no`/`on` stay strings, so a tag value like `no` is not silently a boolean
-    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false })
+    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true })
     const err = doc.errors[0]
     if (err !== undefined) {
       const pos = err.linePos?.[0]
       const where = pos === undefined ? '' : `line ${pos.line}, column ${pos.col}: `
-      throw new ConfigError(file, undefined, `not valid YAML: ${where}${err.message.split('\n')[0]}`, { cause: err })
+      throw new ConfigError(
+        file,
+        undefined,
+        `not valid YAML: ${where}${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+        { cause: err },
+      )
     }
     raw = doc.toJS()
   } else {

@@ -21,6 +21,8 @@ export interface JobRecord {
   argv?: string[]
   /** the final result as sent to the controller */
   result?: unknown
+  /** base64 of the first STORED_OUTPUT_BYTES of each stream, for `ops-agent job ID` */
+  output?: { stdout: string; stderr: string }
 }
 
 export class JobStore {
@@ -69,10 +71,10 @@ export class JobStore {
     }
   }
 
-  async finish(id: string, result: unknown): Promise<void> {
+  async finish(id: string, result: unknown, output?: JobRecord['output']): Promise<void> {
     const rec = await this.get(id)
     if (rec === undefined) return
-    await this.#write({ ...rec, state: 'finished', finishedAt: Date.now(), result })
+    await this.#write({ ...rec, state: 'finished', finishedAt: Date.now(), result, output })
   }
 
   async get(id: string): Promise<JobRecord | undefined> {

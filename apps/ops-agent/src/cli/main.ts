@@ -8,6 +8,8 @@
  *                  [--batch N|P%] [--max-failures N] [--json] -- CMD [ARGS …]
  *   ops-agent nodes --key FILE --via ADDR [--json]
  *   ops-agent deploy (--ssh USER@HOST … | --inventory FILE) --join ADDR --trust PEER_ID [--tag k=v …] [--artifact FILE]
+ *   ops-agent install-service [--config FILE] [--dry-run] [--unit-name NAME] [--bin PATH] [-- AGENT_FLAGS …]
+ *   ops-agent uninstall-service [--unit-name NAME]
  *
  * Exit codes: 0 every targeted host ran the command and exited 0; 1 anything else; 2 usage error.
  */
@@ -18,15 +20,19 @@ import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
 import { InvalidAddressError, loadOrCreateKey, parseAddress, parsePeerId, peerIdFromKey } from '@pnet/network'
 import { pino } from 'pino'
 import { startAgent } from '../agent/agent.js'
-import { parseTag, TagError } from '../agent/tags.js'
+import { type AgentSettings, agentFlags, ConfigError, resolveAgentSettings } from '../agent/config.js'
+import { TagError } from '../agent/tags.js'
 import { execute, inventory } from '../controller/exec.js'
 import { joinFleet } from '../controller/fleet.js'
 import { groupedOutput, hostJson, LivePrinter, processSink, type Sink, summaryLine } from '../controller/output.js'
-import { parseSelectors, SelectorError } from '../controller/selector.js'
+import { jobCommand, jobsCommand } from './jobs.js'
+import { need, positiveInt, RUN_OPTIONS, runAndReport, runCommands, runFlags, UsageError } from './run.js'
+
+export { parseDuration, UsageError } from './run.js'
+
 import { DEPLOY_USAGE, deployCommand } from '../deploy/command.js'
 import { DeployInputError } from '../deploy/hosts.js'
-
-export class UsageError extends Error {}
+import { installServiceCommand, SERVICE_USAGE, ServiceUsageError, uninstallServiceCommand } from './service.js'
 
 const USAGE = `usage: ops-agent <command> [options]
 
@@ -37,34 +43,22 @@ commands:
                                                  run CMD on every matching agent; --timeout 30s, --concurrency N,
                                                  --batch N|P%, --max-failures N, --cwd DIR, --env K=V, --run-as USER, --json
   nodes --key FILE --via ADDR [--json]           list reachable agents: peer, host, tags, hops, RTT
+  script FILE --key FILE --via ADDR --target SEL [--interpreter sh|bash|python3|node|PATH] [-- ARGS …]
+                                                 push a script and run it with ARGS (same flags and output as exec)
+  push LOCAL REMOTE --key FILE --via ADDR --target SEL [--mode 0644] [--owner USER]
+                                                 stream a file down the route tree, sha256-checked, renamed atomically
+                                                 ({host} in REMOTE becomes each agent's host name)
+  status --key FILE --via ADDR --target SEL [--json]
+                                                 host facts: os, kernel, uptime, load, cpu, memory, disks, interfaces
+  job ID [--wait] [--json] [--key FILE --via ADDR]
+                                                 a job's results from the history; collects what hosts kept
+  jobs [--limit N] [--json]                      the job history (--db FILE; default ~/.config/ops-agent/jobs.db)
+  exec, script and status also take --async (return the job ID at once), --batch, --max-failures, --db
   ${DEPLOY_USAGE}
+  ${SERVICE_USAGE}
 
 selectors (--target): *  id=PEER_ID  host=GLOB  TAG=GLOB; terms joined by , must all match; repeated --target
 flags are alternatives. Addresses: multiaddrs or URLs (tcp://10.0.0.1:4001, ws://…, quic://…).`
-
-/**
- * Parses a duration: `250ms`, `30s`, `5m`, `1h`, or plain milliseconds.
- *
- * @example
- * ```ts
- * parseDuration('--timeout', '1m30s')   // 90000
- * ```
- */
-export function parseDuration(flag: string, text: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)?/y
-  let total = 0
-  let at = 0
-  while (at < text.length) {
-    re.lastIndex = at
-    const m = re.exec(text)
-    if (m === null) throw new UsageError(`${flag} "${text}" is not a duration (e.g. 500ms, 30s, 5m, 1h)`)
-    const n = Number(m[1])
-    total += n * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms'] ?? 1)
-    at = re.lastIndex
-  }
-  if (text === '' || total <= 0) throw new UsageError(`${flag} "${text}" must be a positive duration`)
-  return Math.round(total)
-}
 
 function parse(args: string[], options: ParseArgsOptionsConfig, positionals: boolean) {
   try {
@@ -72,19 +66,6 @@ function parse(args: string[], options: ParseArgsOptionsConfig, positionals: boo
   } catch (err) {
     throw new UsageError((err as Error).message)
   }
-}
-
-function need(values: Record<string, unknown>, flag: string, command: string): string {
-  const v = values[flag]
-  if (typeof v !== 'string' || v === '') throw new UsageError(`ops-agent ${command} needs --${flag}`)
-  return v
-}
-
-function positiveInt(flag: string, v: unknown): number | undefined {
-  if (v === undefined) return undefined
-  const n = Number(v)
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${flag} must be a positive integer, got "${String(v)}"`)
-  return n
 }
 
 function address(flag: string, v: string): string {
@@ -118,9 +99,22 @@ export async function main(argv: string[], sink: Sink = processSink): Promise<nu
       return execCommand(rest, sink)
     case 'nodes':
       return nodesCommand(rest, out)
+    case 'script':
+    case 'push':
+    case 'status':
+      return runCommand(command, rest, sink)
+    case 'job':
+      return jobCommand(rest, sink, (flag, text) => address(flag, text))
+    case 'jobs':
+      return jobsCommand(rest, sink)
     case 'deploy':
       return deployCommand(rest, out).catch(err => {
         throw err instanceof DeployInputError || err instanceof TagError ? new UsageError(err.message) : err
+      })
+    case 'install-service':
+    case 'uninstall-service':
+      return (command === 'install-service' ? installServiceCommand : uninstallServiceCommand)(rest, out).catch(err => {
+        throw err instanceof ServiceUsageError ? new UsageError(err.message) : err
       })
     default:
       throw new UsageError(`unknown command "${command}" (try ops-agent --help)`)
@@ -131,6 +125,7 @@ async function agentCommand(args: string[]): Promise<number> {
   const { values } = parse(
     args,
     {
+      config: { type: 'string' },
       'data-dir': { type: 'string' },
       listen: { type: 'string', multiple: true },
       join: { type: 'string', multiple: true },
@@ -142,40 +137,34 @@ async function agentCommand(args: string[]): Promise<number> {
     },
     false,
   )
-  const dataDir = resolve(need(values, 'data-dir', 'agent'))
-  const listen = ((values.listen as string[] | undefined) ?? []).map(a => address('listen', a))
-  if (listen.length === 0) throw new UsageError('ops-agent agent needs at least one --listen ADDR')
-  const join = ((values.join as string[] | undefined) ?? []).map(a => address('join', a))
-  const trust = (values.trust as string[] | undefined) ?? []
-  if (trust.length === 0) throw new UsageError('ops-agent agent needs --trust PEER_ID (the controllers it obeys)')
-  for (const t of trust) {
+  let s: AgentSettings
+  try {
+    // a config file (TOML or YAML) and flags: a flag wins over the file
+    s = await resolveAgentSettings({ config: values.config as string | undefined, flags: agentFlags(values) })
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof TagError) throw new UsageError(err.message)
+    throw err
+  }
+  const listen = s.listen.map(a => address('listen', a))
+  const join = s.join.map(a => address('join', a))
+  for (const t of s.trust) {
     try {
       parsePeerId(t)
     } catch (err) {
       throw new UsageError(`--trust: ${(err as Error).message}`)
     }
   }
-  let tags: Record<string, string>
-  try {
-    tags = Object.fromEntries(((values.tag as string[] | undefined) ?? []).map(parseTag))
-  } catch (err) {
-    if (err instanceof TagError) throw new UsageError(err.message)
-    throw err
-  }
-  const level = (values['log-level'] as string | undefined) ?? 'info'
-  const logger = pino({ level, base: { pid: process.pid } }, pino.destination(2))
-  const keepaliveMs = positiveInt('keepalive-ms', values['keepalive-ms'])
-  const linkTimeoutMs = positiveInt('link-timeout-ms', values['link-timeout-ms'])
+  const logger = pino({ level: s.logLevel, base: { pid: process.pid } }, pino.destination(2))
   const agent = await startAgent({
-    dataDir,
+    dataDir: resolve(s.dataDir),
     listen,
     join,
-    tags,
-    trust,
+    tags: s.tags,
+    trust: s.trust,
     logger,
     keepalive: {
-      ...(keepaliveMs !== undefined ? { intervalMs: keepaliveMs } : {}),
-      ...(linkTimeoutMs !== undefined ? { timeoutMs: linkTimeoutMs } : {}),
+      ...(s.keepaliveMs !== undefined ? { intervalMs: s.keepaliveMs } : {}),
+      ...(s.linkTimeoutMs !== undefined ? { timeoutMs: s.linkTimeoutMs } : {}),
     },
   })
   for (const addr of agent.node.addrs) process.stdout.write(`listening ${addr.toString()}\n`)
@@ -199,105 +188,53 @@ async function execCommand(args: string[], sink: Sink): Promise<number> {
   const { values, positionals } = parse(
     args,
     {
-      key: { type: 'string' },
-      via: { type: 'string' },
-      target: { type: 'string', multiple: true },
-      timeout: { type: 'string' },
-      concurrency: { type: 'string' },
-      batch: { type: 'string' },
-      'max-failures': { type: 'string' },
+      ...RUN_OPTIONS,
       cwd: { type: 'string' },
       env: { type: 'string', multiple: true },
       'run-as': { type: 'string' },
-      json: { type: 'boolean' },
     },
     true,
   )
-  const keyFile = resolve(need(values, 'key', 'exec'))
-  const via = address('via', need(values, 'via', 'exec'))
-  let selectors: ReturnType<typeof parseSelectors>
-  try {
-    selectors = parseSelectors((values.target as string[] | undefined) ?? [])
-  } catch (err) {
-    if (err instanceof SelectorError) throw new UsageError(err.message)
-    throw err
-  }
+  const flags = runFlags(values, 'exec', address)
   if (positionals.length === 0) throw new UsageError('ops-agent exec needs a command after --')
-  const timeoutMs = values.timeout === undefined ? undefined : parseDuration('--timeout', values.timeout as string)
-  const concurrency = positiveInt('concurrency', values.concurrency)
-  const maxFailures = positiveInt('max-failures', values['max-failures'])
-  let batch: { count?: number; percent?: number } | undefined
-  if (typeof values.batch === 'string') {
-    const m = /^(\d+)(%?)$/.exec(values.batch)
-    const n = Number(m?.[1])
-    if (m === null || n <= 0 || (m[2] === '%' && n > 100)) {
-      throw new UsageError(`--batch must be N or P% (1-100), got "${values.batch}"`)
-    }
-    batch = m[2] === '%' ? { percent: n } : { count: n }
-  }
   const env: Record<string, string> = {}
   for (const e of (values.env as string[] | undefined) ?? []) {
     const eq = e.indexOf('=')
     if (eq <= 0) throw new UsageError(`--env "${e}" is not NAME=value`)
     env[e.slice(0, eq)] = e.slice(eq + 1)
   }
-  const json = values.json === true
-  const key = await loadOrCreateKey(keyFile)
-  const fleet = await joinFleet({ key, via })
-  const printer = new LivePrinter(sink)
-  const cancel = new AbortController()
-  const onSigint = (): void => {
-    sink.stderr('\ncancelling on every host…\n')
-    cancel.abort()
-  }
-  process.once('SIGINT', onSigint)
-  const started = performance.now()
-  try {
-    const run = await execute({
-      key,
-      fleet,
-      selectors,
+  return runAndReport(flags, sink, { kind: 'exec', argv: positionals }, ctx =>
+    execute({
+      key: ctx.key,
+      fleet: ctx.fleet,
+      selectors: flags.selectors,
       command: {
         argv: positionals,
         cwd: values.cwd as string | undefined,
         env: Object.keys(env).length > 0 ? env : undefined,
         runAs: values['run-as'] as string | undefined,
-        timeoutMs,
+        timeoutMs: flags.timeoutMs,
       },
-      concurrency,
-      batch,
-      maxFailures,
-      signal: cancel.signal,
-      events: json
-        ? { done: r => sink.stdout(`${JSON.stringify(hostJson(r))}\n`) }
-        : {
-            targets: n => printer.targets(n),
-            output: (host, stream, text) => printer.output(host, stream, text),
-            done: r => printer.done(r),
-          },
-    })
-    const elapsed = performance.now() - started
-    if (json) sink.stdout(`${JSON.stringify({ summary: run.summary, job: run.jobId })}\n`)
-    else {
-      printer.finish()
-      const grouped = groupedOutput(run.results)
-      if (grouped !== '') sink.stdout(grouped)
-      sink.stdout(summaryLine(run.summary, run.results, elapsed))
-      if (run.unknown.length > 0) {
-        sink.stderr(
-          `warning: ${run.unknown.length} routed agents did not answer the inventory; they may match: ${run.unknown.join(', ')}\n`,
-        )
-      }
-      if (run.notRun.length > 0 && !cancel.signal.aborted) {
-        sink.stderr(`stopped after too many failures; never ran: ${run.notRun.length} hosts\n`)
-      }
-    }
-    const s = run.summary
-    return s.targeted > 0 && s.ok === s.targeted ? 0 : 1
-  } finally {
-    process.off('SIGINT', onSigint)
-    await fleet.close()
-  }
+      concurrency: flags.concurrency,
+      batch: flags.batch,
+      maxFailures: flags.maxFailures,
+      detach: flags.async,
+      signal: ctx.signal,
+      events: ctx.events,
+    }),
+  )
+}
+
+/** script, push and status: the shared run flags plus their own. */
+async function runCommand(name: keyof typeof runCommands, args: string[], sink: Sink): Promise<number> {
+  const own: ParseArgsOptionsConfig =
+    name === 'script'
+      ? { interpreter: { type: 'string' } }
+      : name === 'push'
+        ? { mode: { type: 'string' }, owner: { type: 'string' } }
+        : {}
+  const { values, positionals } = parse(args, { ...RUN_OPTIONS, ...own }, name !== 'status')
+  return runCommands[name](values, positionals, runFlags(values, name, address), sink)
 }
 
 async function nodesCommand(args: string[], out: (l: string) => void): Promise<number> {

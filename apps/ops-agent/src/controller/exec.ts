@@ -8,7 +8,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { BroadcastFailureCode } from '@pnet/router'
 import { DEFAULT_KILL_GRACE_MS, DEFAULT_TIMEOUT_MS } from '../limits.js'
-import { type CommandSpec, encodeSignedJob, newJobId, signJob } from '../protocol/job.js'
+import { type CommandSpec, encodeSignedJob, type Job, newJobId, type PushSpec, signJob } from '../protocol/job.js'
 import { type AgentInfo, decodeReportBatch, type HostStatus, JOB_CHANNEL, type Report } from '../protocol/reports.js'
 import type { Fleet } from './fleet.js'
 import type { Selectors } from './selector.js'
@@ -50,7 +50,8 @@ export const INVENTORY_TIMEOUT_MS = 5_000
 export interface HostResult {
   peer: string
   host: string
-  status: HostStatus
+  /** `running` only when collecting a job that has not finished there (`ops-agent job ID`) */
+  status: HostStatus | 'running'
   exitCode: number | null
   signal: string | null
   stdout: string
@@ -58,6 +59,8 @@ export interface HostResult {
   durationMs: number
   /** why, for unreachable, refused and failed-to-start hosts */
   reason?: string
+  /** what `ops-agent status` learned of the host */
+  facts?: Record<string, unknown>
 }
 
 export interface ExecSummary {
@@ -68,6 +71,8 @@ export interface ExecSummary {
   unreachable: number
   refused: number
   cancelled: number
+  /** only when collecting a job (`ops-agent job ID`): hosts where it still runs */
+  running?: number
 }
 
 export interface ExecEvents {
@@ -77,13 +82,42 @@ export interface ExecEvents {
   done?(result: HostResult): void
   /** targets resolved */
   targets?(count: number): void
+  /** the job is on its way to these hosts (its ID is known) */
+  dispatched?(jobId: string, peers: string[]): void
+}
+
+/** What the hosts are asked to do; `exec` by default (with `command`). */
+export type JobSpec =
+  | { kind: 'exec' }
+  | { kind: 'status' }
+  | { kind: 'push'; push: PushSpec }
+  | { kind: 'collect'; collects: string }
+
+/** Handed to ExecOptions.during while a wave's job runs. */
+export interface RunningWave {
+  jobId: string
+  /** the wave's hosts that have not ended yet */
+  active(): string[]
+  /** resolves with the hosts that said `started` (the others ended or did not answer in `timeoutMs`) */
+  started(timeoutMs: number): Promise<string[]>
+  /** ends a host with a status (e.g. a push chunk that could not reach it) */
+  fail(peer: string, status: HostStatus, reason: string): void
 }
 
 export interface ExecOptions {
   key: PrivateKey
   fleet: Fleet
   selectors: Selectors
+  /** the command for `exec` jobs; for other kinds only its timeouts count */
   command: Omit<CommandSpec, 'timeoutMs' | 'killGraceMs'> & { timeoutMs?: number; killGraceMs?: number }
+  /** default `{ kind: 'exec' }` */
+  job?: JobSpec
+  /** a job ID chosen by the caller (default: a fresh one) */
+  jobId?: string
+  /** runs beside each wave's job while it is out (a push streams its chunks from here) */
+  during?: (wave: RunningWave) => Promise<void>
+  /** `--async`: resolve once every target has started the job (or ended); results are collected later */
+  detach?: boolean
   /** hosts in flight at once (default: all of the batch) */
   concurrency?: number
   /** rolling batches: a count, or a percentage of the targets */
@@ -103,6 +137,8 @@ export interface ExecRun {
   notRun: string[]
   /** routed agents that did not say who they are, so tag selectors could not be checked against them */
   unknown: string[]
+  /** with `detach`: the hosts that started the job (their results are collected later with its ID) */
+  accepted: string[]
 }
 
 /** Asks `peers` who they are (hostname, tags) over the report path; resolves with those that answered in time. */
@@ -164,12 +200,24 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
   const { key, fleet } = opts
   const { targets, names, unknown } = await resolveTargets(key, fleet, opts.selectors)
   opts.events?.targets?.(targets.length)
-  const jobId = newJobId()
+  const jobId = opts.jobId ?? newJobId()
+  const spec: JobSpec = opts.job ?? { kind: 'exec' }
   const timeoutMs = opts.command.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const killGraceMs = opts.command.killGraceMs ?? DEFAULT_KILL_GRACE_MS
   const command: CommandSpec = { ...opts.command, timeoutMs, killGraceMs }
   const results = new Map<string, HostResult>()
-  const pending = new Map<string, { out: string[]; err: string[]; finish: (r: HostResult) => void; started: number }>()
+  interface Pending {
+    out: string[]
+    err: string[]
+    started: number
+    facts?: Record<string, unknown>
+    /** it said `started` */
+    running: boolean
+    finish: (r: HostResult) => void
+  }
+  const pending = new Map<string, Pending>()
+  const accepted: string[] = []
+  const startWaiters = new Set<() => void>()
   const summary = emptySummary()
   summary.targeted = targets.length
 
@@ -177,10 +225,16 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
   const record = (r: HostResult): void => {
     if (results.has(r.peer)) return
     results.set(r.peer, r)
-    summary[r.status]++
+    if (r.status === 'running') summary.running = (summary.running ?? 0) + 1
+    else summary[r.status]++
     opts.events?.done?.(r)
   }
-  const final = (peer: string, status: HostStatus, reason?: string, extra: Partial<HostResult> = {}): HostResult => {
+  const final = (
+    peer: string,
+    status: HostResult['status'],
+    reason?: string,
+    extra: Partial<HostResult> = {},
+  ): HostResult => {
     const p = pending.get(peer)
     return {
       peer,
@@ -192,6 +246,7 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
       stderr: p?.err.join('') ?? '',
       durationMs: p === undefined ? 0 : Math.round(performance.now() - p.started),
       reason,
+      facts: p?.facts,
       ...extra,
     }
   }
@@ -202,6 +257,23 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
     switch (report.type) {
       case 'hello':
         names.set(from, report.info.tags.hostname ?? from)
+        return
+      case 'started':
+        p.running = true
+        for (const wake of [...startWaiters]) wake()
+        if (opts.detach === true) {
+          // --async: it runs without us now; `ops-agent job ID` collects the result
+          accepted.push(from)
+          pending.delete(from)
+          inFlight.delete(from)
+          p.finish(final(from, 'ok'))
+        }
+        return
+      case 'status':
+        p.facts = report.status
+        return
+      case 'running':
+        p.finish(final(from, 'running', `running since ${new Date(report.startedAt).toISOString()}`))
         return
       case 'output': {
         const text = Buffer.from(report.data, 'base64').toString('utf8')
@@ -236,13 +308,16 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
     const done = wave.map(
       peer =>
         new Promise<void>(resolve => {
+          let settled = false
           pending.set(peer, {
             out: [],
             err: [],
             started: performance.now(),
+            running: false,
             finish: r => {
-              if (!pending.has(peer)) return
-              record(r)
+              if (settled) return
+              settled = true
+              if (opts.detach !== true || r.status !== 'ok' || !accepted.includes(peer)) record(r)
               pending.delete(peer)
               inFlight.delete(peer)
               resolve()
@@ -251,27 +326,66 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
           inFlight.add(peer)
         }),
     )
-    const signed = await signJob(key, { id: jobId, kind: 'exec', targets: wave, command })
-    try {
-      const report = await fleet.node.broadcast(JOB_CHANNEL, encodeSignedJob(signed), {
-        targets: wave.map(p => peerIdFromString(p)),
-        timeoutMs: timeoutMs + killGraceMs + REPORT_GRACE_MS,
-        onReply: collect,
-      })
-      for (const f of report.failed) {
-        const peer = f.peer.toString()
-        const reason =
-          f.code === 'TIMEOUT' ? `no result within ${timeoutMs + killGraceMs + REPORT_GRACE_MS} ms` : f.reason
-        pending.get(peer)?.finish(final(peer, failureStatus(f.code), reason || f.code))
-      }
-      // delivered means its handler returned: it ended with a final report, unless that report was lost
-      for (const peer of report.delivered.map(String)) {
-        pending.get(peer)?.finish(final(peer, 'failed', 'the agent finished without a valid result report'))
-      }
-    } catch (err) {
-      for (const peer of wave) pending.get(peer)?.finish(final(peer, 'unreachable', (err as Error).message))
+    const fields: Partial<Job> =
+      spec.kind === 'exec'
+        ? { command }
+        : spec.kind === 'push'
+          ? { push: spec.push }
+          : spec.kind === 'collect'
+            ? { collects: spec.collects }
+            : {}
+    const signed = await signJob(key, { id: jobId, kind: spec.kind, targets: wave, ...fields })
+    opts.events?.dispatched?.(jobId, wave)
+    const running: RunningWave = {
+      jobId,
+      active: () => wave.filter(p => pending.has(p)),
+      started: ms =>
+        new Promise<string[]>(resolve => {
+          const check = (): void => {
+            const open = wave.filter(p => pending.has(p))
+            if (open.every(p => pending.get(p)?.running === true)) {
+              clearTimeout(timer)
+              startWaiters.delete(check)
+              resolve(open)
+            }
+          }
+          const timer = setTimeout(() => {
+            startWaiters.delete(check)
+            resolve(wave.filter(p => pending.get(p)?.running === true))
+          }, ms)
+          startWaiters.add(check)
+          check()
+        }),
+      fail: (peer, status, reason) => pending.get(peer)?.finish(final(peer, status, reason)),
     }
+    const beside = opts.during?.(running).catch(err => {
+      for (const peer of running.active()) running.fail(peer, 'failed', (err as Error).message)
+    })
+    const broadcasting = (async () => {
+      try {
+        const report = await fleet.node.broadcast(JOB_CHANNEL, encodeSignedJob(signed), {
+          targets: wave.map(p => peerIdFromString(p)),
+          timeoutMs: timeoutMs + killGraceMs + REPORT_GRACE_MS,
+          onReply: collect,
+        })
+        for (const f of report.failed) {
+          const peer = f.peer.toString()
+          const reason =
+            f.code === 'TIMEOUT' ? `no result within ${timeoutMs + killGraceMs + REPORT_GRACE_MS} ms` : f.reason
+          pending.get(peer)?.finish(final(peer, failureStatus(f.code), reason || f.code))
+        }
+        // delivered means its handler returned: it ended with a final report, unless that report was lost
+        for (const peer of report.delivered.map(String)) {
+          pending.get(peer)?.finish(final(peer, 'failed', 'the agent finished without a valid result report'))
+        }
+      } catch (err) {
+        for (const peer of wave) pending.get(peer)?.finish(final(peer, 'unreachable', (err as Error).message))
+      }
+    })()
+    // detached, the job goes on without us once every host started it; otherwise we see it to the end
+    if (opts.detach !== true) await broadcasting
     await Promise.all(done)
+    await beside
   }
 
   const onCancel = async (): Promise<void> => {
@@ -330,7 +444,14 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
       reason: cancelled() ? 'cancelled before it ran' : 'not run: too many failures (--max-failures)',
     })
   }
-  return { jobId, results: targets.map(t => results.get(t)!).filter(r => r !== undefined), summary, notRun, unknown }
+  return {
+    jobId,
+    results: targets.map(t => results.get(t)!).filter(r => r !== undefined),
+    summary,
+    notRun,
+    unknown,
+    accepted,
+  }
 }
 
 function tooManyFailures(s: ExecSummary, max: number | undefined): boolean {

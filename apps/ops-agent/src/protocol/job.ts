@@ -23,9 +23,31 @@ export interface CommandSpec {
   runAs?: string
   timeoutMs: number
   killGraceMs: number
+  /**
+   * `ops-agent script`: base64 of a script the agent writes to a private temporary file (mode 0700) and runs as
+   * `argv[0] … FILE scriptArgs…` (argv is the interpreter and its options).
+   */
+  script?: string
+  scriptArgs?: string[]
 }
 
-export type JobKind = 'exec' | 'cancel' | 'inventory'
+/** `ops-agent push`: a file that follows the job as chunk broadcasts (docs/protocol/ops.md, "Push"). */
+export interface PushSpec {
+  /** absolute destination path on the agent */
+  path: string
+  size: number
+  /** hex sha256 of the whole file: the chunks are checked against it */
+  sha256: string
+  /** octal text, e.g. "0644" */
+  mode: string
+  owner?: string
+  /** bytes per chunk broadcast (the last may be shorter) */
+  chunkBytes: number
+  /** ms the agent waits for all bytes before it gives up (and removes its temporary file) */
+  timeoutMs: number
+}
+
+export type JobKind = 'exec' | 'cancel' | 'inventory' | 'status' | 'push' | 'collect'
 
 export interface Job {
   v: number
@@ -43,6 +65,10 @@ export interface Job {
   command?: CommandSpec
   /** for kind `cancel`: the job to stop */
   cancels?: string
+  /** for kind `push` */
+  push?: PushSpec
+  /** for kind `collect`: the job whose stored result to send (`ops-agent job ID`) */
+  collects?: string
 }
 
 export interface SignedJob {
@@ -76,7 +102,8 @@ export function newJobId(): string {
  */
 export async function signJob(
   key: PrivateKey,
-  fields: Pick<Job, 'kind' | 'targets'> & Partial<Pick<Job, 'id' | 'command' | 'cancels' | 'issuedAt' | 'expiresAt'>>,
+  fields: Pick<Job, 'kind' | 'targets'> &
+    Partial<Pick<Job, 'id' | 'command' | 'cancels' | 'push' | 'collects' | 'issuedAt' | 'expiresAt'>>,
 ): Promise<SignedJob> {
   const issuedAt = fields.issuedAt ?? Date.now()
   const job: Job = {
@@ -89,6 +116,8 @@ export async function signJob(
     targets: fields.targets,
     command: fields.command,
     cancels: fields.cancels,
+    push: fields.push,
+    collects: fields.collects,
   }
   const sig = signEd25519(key, canonicalBytes(job))
   return {

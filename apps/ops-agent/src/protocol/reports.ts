@@ -50,6 +50,13 @@ export type Report =
       error?: string
       truncated?: { stdout: number; stderr: number }
     }
+  /** `ops-agent status`: what the host looks like (agent/status.ts) */
+  | { type: 'status'; status: Record<string, unknown> }
+  /** `ops-agent job ID`: the job is still running here; ask again later */
+  | { type: 'running'; startedAt: number }
+
+/** The report that ends a job that ran: its status on this host. */
+export type FinalReport = Extract<Report, { type: 'result' }>
 
 /** Reports of one job from one agent, numbered from 0 so none can be replayed or dropped unnoticed. */
 export interface ReportBatch {
@@ -58,7 +65,7 @@ export interface ReportBatch {
   reports: Report[]
 }
 
-const TYPES = new Set(['hello', 'refused', 'skipped', 'started', 'output', 'result'])
+const TYPES = new Set(['hello', 'refused', 'skipped', 'started', 'output', 'result', 'status', 'running'])
 
 export class ReportError extends Error {
   readonly code = 'ERR_BAD_REPORT'
@@ -126,6 +133,9 @@ export async function decodeReportBatch(from: PeerId, bytes: Uint8Array): Promis
     if (r.type === 'output' && (typeof r.data !== 'string' || (r.stream !== 'stdout' && r.stream !== 'stderr'))) {
       throw new ReportError(who, 'malformed output report')
     }
+    if (r.type === 'status' && (typeof r.status !== 'object' || r.status === null)) {
+      throw new ReportError(who, 'malformed status report')
+    }
     if (r.type === 'hello' && (typeof r.info !== 'object' || r.info === null || r.info.peer !== who)) {
       throw new ReportError(who, 'hello names another peer')
     }
@@ -142,5 +152,5 @@ function signedBytes(body: Uint8Array): Uint8Array {
 
 /** True when `r` ends an agent's answer to a job. */
 export function isFinal(r: Report): boolean {
-  return r.type === 'result' || r.type === 'refused' || r.type === 'skipped'
+  return r.type === 'result' || r.type === 'refused' || r.type === 'skipped' || r.type === 'running'
 }

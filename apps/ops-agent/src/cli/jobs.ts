@@ -1,0 +1,146 @@
+/**
+ * `ops-agent jobs` (the history) and `ops-agent job ID [--wait]`: a job's per-host results from the history, and for
+ * hosts that have none yet (an `--async` job, or a controller that stopped early) a collect job that asks each of
+ * them what it kept in its data dir — output and result, or that the job still runs there.
+ */
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
+import { loadOrCreateKey } from '@pnet/network'
+import { execute, type HostResult } from '../controller/exec.js'
+import { joinFleet } from '../controller/fleet.js'
+import { defaultHistoryPath, type JobDetail, openHistory, type StoredResult } from '../controller/history.js'
+import { groupedOutput, hostJson, type Sink, summaryLine } from '../controller/output.js'
+import { parseSelectors } from '../controller/selector.js'
+import { exitCode, parseDuration, positiveInt, UsageError } from './run.js'
+
+/** How often `job ID --wait` asks hosts where the job still runs. */
+const WAIT_POLL_MS = 1_000
+
+function parse(args: string[], options: ParseArgsOptionsConfig, positionals: boolean) {
+  try {
+    return parseArgs({ args, options, allowPositionals: positionals, strict: true })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}
+
+/** `ops-agent jobs [--limit N] [--json] [--db FILE]` */
+export async function jobsCommand(args: string[], sink: Sink): Promise<number> {
+  const { values } = parse(
+    args,
+    { limit: { type: 'string' }, json: { type: 'boolean' }, db: { type: 'string' } },
+    false,
+  )
+  const history = await openHistory((values.db as string | undefined) ?? defaultHistoryPath())
+  try {
+    const jobs = history.listJobs({ limit: positiveInt('limit', values.limit) ?? 20 })
+    if (values.json === true) {
+      sink.stdout(`${JSON.stringify(jobs, null, 2)}\n`)
+      return 0
+    }
+    for (const j of jobs) {
+      const what = j.kind === 'push' ? `${j.push?.local} → ${j.push?.remote}` : (j.script ?? j.argv?.join(' ') ?? '')
+      const s = j.summary
+      const state = s === null ? (j.async ? 'async, not collected' : 'unfinished') : `${s.ok}/${s.targeted} ok`
+      sink.stdout(
+        `${j.id}  ${new Date(j.startedAt).toISOString()}  ${j.kind.padEnd(6)}  ${state.padEnd(20)}  ${what}\n`,
+      )
+    }
+    if (jobs.length === 0) sink.stdout('no jobs recorded yet\n')
+    return 0
+  } finally {
+    history.close()
+  }
+}
+
+/** `ops-agent job ID [--wait] [--timeout 10m] [--json] [--key FILE] [--via ADDR] [--db FILE]` */
+export async function jobCommand(
+  args: string[],
+  sink: Sink,
+  address: (flag: string, text: string) => string,
+): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      wait: { type: 'boolean' },
+      timeout: { type: 'string' },
+      json: { type: 'boolean' },
+      key: { type: 'string' },
+      via: { type: 'string' },
+      db: { type: 'string' },
+    },
+    true,
+  )
+  const [id, extra] = positionals
+  if (id === undefined || extra !== undefined) throw new UsageError('ops-agent job needs exactly one job ID')
+  const history = await openHistory((values.db as string | undefined) ?? defaultHistoryPath())
+  try {
+    let job = history.getJob(id)
+    if (job === undefined) throw new UsageError(`no job ${id} in ${history.path}`)
+    const deadline =
+      Date.now() + (values.timeout === undefined ? 10 * 60_000 : parseDuration('--timeout', values.timeout as string))
+    const running = new Map<string, HostResult>()
+    if (job.pending.length > 0) {
+      const keyFile = values.key as string | undefined
+      const via = (values.via as string | undefined) ?? job.via ?? undefined
+      if (keyFile === undefined || via === undefined) {
+        throw new UsageError(`job ${job.id} has ${job.pending.length} hosts to collect from: give --key (and --via)`)
+      }
+      const key = await loadOrCreateKey(keyFile)
+      const fleet = await joinFleet({ key, via: address('via', via) })
+      try {
+        let pending = job.pending.map(p => p.peer)
+        while (pending.length > 0) {
+          running.clear()
+          const run = await execute({
+            key,
+            fleet,
+            selectors: parseSelectors(pending.map(p => `id=${p}`)),
+            job: { kind: 'collect', collects: job.id },
+            command: { argv: [], timeoutMs: 10_000, killGraceMs: 0 },
+          })
+          for (const r of run.results) {
+            if (r.status === 'running') running.set(r.peer, r)
+            // a host that cannot be reached now may answer later: only a real answer is recorded
+            else if (r.status !== 'unreachable' || values.wait !== true) history.recordResult(job.id, r as never)
+          }
+          pending = [...running.keys()]
+          job = history.getJob(job.id) as JobDetail
+          if (values.wait !== true || pending.length === 0 || Date.now() > deadline) break
+          await new Promise(r => setTimeout(r, WAIT_POLL_MS))
+        }
+        if (job.pending.length === 0 && job.summary === null) history.finishJob(job.id)
+        job = history.getJob(job.id) as JobDetail
+      } finally {
+        await fleet.close()
+      }
+    }
+    return show(job, [...running.values()], values.json === true, sink)
+  } finally {
+    history.close()
+  }
+}
+
+function show(job: JobDetail, running: HostResult[], json: boolean, sink: Sink): number {
+  const results: HostResult[] = job.results.map((r: StoredResult) => ({ ...r }))
+  const summary = {
+    targeted: (job.targets ?? results).length,
+    ok: 0,
+    failed: 0,
+    timeout: 0,
+    unreachable: 0,
+    refused: 0,
+    cancelled: 0,
+    ...(running.length > 0 ? { running: running.length } : {}),
+  }
+  for (const r of results) if (r.status !== 'running') summary[r.status]++
+  if (json) {
+    for (const r of [...results, ...running]) sink.stdout(`${JSON.stringify(hostJson(r))}\n`)
+    sink.stdout(`${JSON.stringify({ summary, job: job.id })}\n`)
+  } else {
+    const grouped = groupedOutput(results)
+    if (grouped !== '') sink.stdout(grouped)
+    for (const r of running) sink.stdout(`${r.host}: still running (${r.reason ?? ''})\n`)
+    sink.stdout(summaryLine(summary, results, 0))
+  }
+  return running.length > 0 ? 1 : exitCode(summary)
+}

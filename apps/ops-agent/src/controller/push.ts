@@ -1,0 +1,116 @@
+/**
+ * `ops-agent push`: one signed push job (destination, size, sha256, mode, owner), then the file's bytes as chunk
+ * broadcasts down the routing tree to the hosts that started the job. The controller sends each chunk once per
+ * child of its own (one, when it joined through one agent); every relay forwards it once per child below it. The
+ * file is read chunk by chunk (a window of PUSH_WINDOW chunks in flight), never whole; each chunk's broadcast report
+ * says which hosts did not get it, and those are failed at once and sent nothing more.
+ */
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { open, stat } from 'node:fs/promises'
+import { isAbsolute } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CHUNK_CHANNEL, encodeChunk } from '../agent/push.js'
+import { PUSH_CHUNK_BYTES, PUSH_WINDOW } from '../limits.js'
+import type { PushSpec } from '../protocol/job.js'
+import { type ExecOptions, type ExecRun, execute } from './exec.js'
+
+/** Default time a host has to receive the whole file. */
+export const DEFAULT_PUSH_TIMEOUT_MS = 5 * 60_000
+/** How long the controller waits for targets to open their temporary file before it sends the first chunk. */
+const START_TIMEOUT_MS = 15_000
+
+export interface PushOptions extends Omit<ExecOptions, 'command' | 'job' | 'during' | 'detach'> {
+  local: string
+  /** absolute path on the hosts */
+  remote: string
+  /** octal text; default 0644 */
+  mode?: string
+  owner?: string
+  timeoutMs?: number
+  chunkBytes?: number
+}
+
+export interface PushRun extends ExecRun {
+  size: number
+  sha256: string
+  /** chunk payload bytes the controller handed to the overlay (each chunk once, whatever the host count) */
+  bytesSent: number
+}
+
+/** Hex sha256 of a file, read as a stream. */
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/**
+ * Pushes `local` to `remote` on every target; per-host results in the exec vocabulary.
+ *
+ * @example
+ * ```ts
+ * const run = await pushFile({ key, fleet, selectors: parseSelectors(['role=web']), local: 'app.tar',
+ *   remote: '/srv/app.tar', mode: '0640' })
+ * ```
+ */
+export async function pushFile(opts: PushOptions): Promise<PushRun> {
+  if (!isAbsolute(opts.remote)) throw new TypeError(`the remote path must be absolute, got ${opts.remote}`)
+  const info = await stat(opts.local)
+  if (!info.isFile()) throw new TypeError(`${opts.local} is not a regular file`)
+  const mode = opts.mode ?? '0644'
+  if (!/^0?[0-7]{3,4}$/.test(mode)) throw new TypeError(`--mode ${mode} is not an octal mode like 0644`)
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS
+  const push: PushSpec = {
+    path: opts.remote,
+    size: info.size,
+    sha256: await fileSha256(opts.local),
+    mode,
+    owner: opts.owner,
+    chunkBytes: opts.chunkBytes ?? PUSH_CHUNK_BYTES,
+    timeoutMs,
+  }
+  let bytesSent = 0
+  const run = await execute({
+    ...opts,
+    command: { argv: [], timeoutMs, killGraceMs: 0 },
+    job: { kind: 'push', push },
+    during: async wave => {
+      const alive = new Set(await wave.started(START_TIMEOUT_MS))
+      for (const peer of wave.active()) {
+        if (!alive.has(peer)) wave.fail(peer, 'unreachable', 'did not start the push in time')
+      }
+      if (alive.size === 0 || push.size === 0) return
+      const file = await open(opts.local, 'r')
+      try {
+        const inFlight = new Set<Promise<void>>()
+        for (let offset = 0; offset < push.size && alive.size > 0; offset += push.chunkBytes) {
+          const data = new Uint8Array(Math.min(push.chunkBytes, push.size - offset))
+          const { bytesRead } = await file.read(data, 0, data.byteLength, offset)
+          if (bytesRead !== data.byteLength) throw new Error(`${opts.local} changed while it was being pushed`)
+          const at = offset
+          const sent = opts.fleet.node
+            .broadcast(CHUNK_CHANNEL, encodeChunk(wave.jobId, at, data), {
+              targets: [...alive].map(p => peerIdFromString(p)),
+              timeoutMs,
+            })
+            .then(report => {
+              for (const f of report.failed) {
+                const peer = f.peer.toString()
+                if (!alive.delete(peer)) continue
+                wave.fail(peer, 'failed', `chunk at byte ${at} did not arrive (${f.code}: ${f.reason})`)
+              }
+            })
+          bytesSent += data.byteLength
+          const tracked: Promise<void> = sent.finally(() => inFlight.delete(tracked))
+          inFlight.add(tracked)
+          if (inFlight.size >= PUSH_WINDOW) await Promise.race(inFlight)
+        }
+        await Promise.all(inFlight)
+      } finally {
+        await file.close()
+      }
+    },
+  })
+  return { ...run, size: push.size, sha256: push.sha256, bytesSent }
+}
