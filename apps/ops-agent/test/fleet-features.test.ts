@@ -136,7 +136,7 @@ describe('ops-agent fleet features on a tree of 10 agents (root, 3 relays, 6 lea
       '--target',
       '*',
       '--timeout',
-      '60s',
+      '120s',
       '--json',
     ])
     // agent-1 relays for agents 4, 5 and 6: kill it once their temporary files are being written
@@ -157,11 +157,12 @@ describe('ops-agent fleet features on a tree of 10 agents (root, 3 relays, 6 lea
       expect(existsSync(join(dir, `second-agent-${n}.bin`))).toBe(false)
     }
     for (const n of [0, 2, 3, 7, 8, 9]) expect(sha(await readFile(join(dir, `second-agent-${n}.bin`)))).toBe(sha(data))
-    // the orphaned agents give up after the push timeout and remove their temporary files
+    // the orphaned agents learn at once that their way back is gone (well before the 120 s push timeout), and
+    // remove their temporary files
     await waitFor(
       async () => !(await readdir(dir)).some(f => /^\.second-agent-[456]\.bin.*\.part$/.test(f)),
       'orphaned temporary files to be removed',
-      90_000,
+      20_000,
     )
   }, 240_000)
 })

@@ -55,6 +55,12 @@ export interface BroadcastMessage {
    * carry replies unchanged but could alter them: sign what must be authentic.
    */
   reply(payload: Uint8Array): Promise<void>
+  /**
+   * Fires when nothing more can reach the origin: the link the broadcast came in on failed (a relay or the origin
+   * went away), the origin's own signal fired, or the deadline passed. A handler that only makes sense while
+   * someone listens (e.g. receiving a file) stops here; one that must finish anyway (a command) ignores it.
+   */
+  readonly signal: AbortSignal
 }
 
 /**
@@ -205,7 +211,11 @@ export class BroadcastService {
         this.#ctx.logger.warn({ from: from.text, err: String(err) }, 'broadcast onReply threw')
       }
     }
-    const outcomes = await raceAbort(this.#process(msg, targets, undefined, started + timeoutMs, sink), options.signal)
+    const upstream = options.signal ?? new AbortController().signal
+    const outcomes = await raceAbort(
+      this.#process(msg, targets, undefined, started + timeoutMs, sink, upstream),
+      options.signal,
+    )
     const delivered: PeerId[] = []
     const failed: BroadcastFailure[] = []
     targets.forEach((t, i) => {
@@ -228,6 +238,7 @@ export class BroadcastService {
     previous: PeerKey | undefined,
     deadline: number,
     sink: ReplySink,
+    upstream: AbortSignal,
   ): Promise<Outcome[]> {
     const { self } = this.#ctx
     const outcomes: Outcome[] = new Array(targets.length)
@@ -272,7 +283,7 @@ export class BroadcastService {
     if (local.length > 0) {
       const at = local[0] as number
       tasks.push(
-        this.#deliver(msg, deadline, payload => sink(at, payload)).then(o => {
+        this.#deliver(msg, deadline, payload => sink(at, payload), upstream).then(o => {
           for (const i of local) outcomes[i] = o
         }),
       )
@@ -368,14 +379,19 @@ export class BroadcastService {
   }
 
   /** Local delivery, at most once per message ID. */
-  #deliver(msg: Message, deadline: number, reply: (payload: Uint8Array) => Promise<void>): Promise<Outcome> {
+  #deliver(
+    msg: Message,
+    deadline: number,
+    reply: (payload: Uint8Array) => Promise<void>,
+    upstream: AbortSignal,
+  ): Promise<Outcome> {
     const id = hex(msg.id)
     const seen = this.#seen.get(id)
     if (seen !== undefined) {
       this.stats.duplicates++
       return seen.outcome
     }
-    const outcome = this.#run(msg, id, deadline, reply)
+    const outcome = this.#run(msg, id, deadline, reply, upstream)
     this.#remember(id, outcome)
     return outcome
   }
@@ -385,6 +401,7 @@ export class BroadcastService {
     id: string,
     deadline: number,
     send: (payload: Uint8Array) => Promise<void>,
+    upstream: AbortSignal,
   ): Promise<Outcome> {
     const handler = this.#handlers.get(msg.channel)
     if (handler === undefined) {
@@ -401,6 +418,7 @@ export class BroadcastService {
         channel: msg.channel,
         payload: msg.payload,
         hops: msg.hops,
+        signal: AbortSignal.any([upstream, timeout]),
         reply: async payload => {
           if (answered) throw new Error(`broadcast ${id} is already answered: reply only while the handler runs`)
           if (!(payload instanceof Uint8Array)) throw new TypeError('a broadcast reply must be a Uint8Array')
@@ -458,7 +476,7 @@ export class BroadcastService {
     }
     const outcomes = this.#stopped
       ? msg.targets.map(() => ({ outcome: 'REFUSED' as const, reason: `${this.#ctx.self.text} is leaving` }))
-      : await this.#process(msg, msg.targets, peerKeyOf(chCtx.remotePeer), deadline, sink)
+      : await this.#process(msg, msg.targets, peerKeyOf(chCtx.remotePeer), deadline, sink, chCtx.signal)
     const entries: ReportEntry[] = outcomes.map((o, index) => ({ index, outcome: o.outcome, reason: o.reason }))
     queue.push(lengthPrefixed(encodeReport(entries)))
     queue.end()

@@ -250,6 +250,27 @@ describe('router: broadcast', () => {
     expect(report.delivered).toHaveLength(1)
     await expect(late!.reply(new Uint8Array(1))).rejects.toThrow(/already answered/)
   })
+
+  it('tells a running handler when its way back to the origin is gone (a relay on the path died)', async () => {
+    const nodes = await tree(7)
+    let seen: BroadcastMessage | undefined
+    nodes[5]!.router.handleBroadcast('long', msg => {
+      seen = msg
+      return new Promise<void>(resolve => msg.signal.addEventListener('abort', () => resolve()))
+    })
+    // 5 hangs below 2: the broadcast from 0 crosses 2; when 2 goes, 5 hears it at once (not at the deadline)
+    const report = nodes[0]!.router.broadcast('long', new Uint8Array(0), {
+      targets: [nodes[5]!.peerId],
+      timeoutMs: 60_000,
+    })
+    await until(() => seen !== undefined, 'the broadcast to reach node 5')
+    expect(seen!.signal.aborted).toBe(false)
+    const started = Date.now()
+    await nodes[2]!.close()
+    await until(() => seen!.signal.aborted, 'node 5 to learn that its parent is gone', 10_000)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect((await report).failed).toMatchObject([{ code: 'LINK_FAILED' }])
+  })
 })
 
 /** links between i and j in the binary tree where node k's parent is (k-1)/2 */

@@ -112,7 +112,11 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   }
 
   /** Handles one job broadcast; resolves after its last report has been handed to the link. */
-  async function onJob(payload: Uint8Array, reply: (bytes: Uint8Array) => Promise<void>): Promise<void> {
+  async function onJob(
+    payload: Uint8Array,
+    reply: (bytes: Uint8Array) => Promise<void>,
+    upstream: AbortSignal,
+  ): Promise<void> {
     const reporter = (id: string): Reporter => new Reporter(key, id, reply, log)
     let job: Job
     let claimed: Job | undefined
@@ -147,7 +151,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
         decision: 'accepted',
         reason: `cancel ${target}`,
       })
-      running.get(target)?.abort()
+      running.get(target)?.abort(new Error('cancelled by the controller'))
       return
     }
     if (job.kind === 'inventory') {
@@ -227,8 +231,11 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     }
     let final: FinalReport
     try {
+      // a push is pointless once the controller cannot reach us; a command runs on (its result is kept for `job ID`)
       final =
-        job.kind === 'push' ? await pushes.receive(job, cancel.signal) : await runJob(job, onOutput, cancel.signal)
+        job.kind === 'push'
+          ? await pushes.receive(job, AbortSignal.any([cancel.signal, upstream]))
+          : await runJob(job, onOutput, cancel.signal)
     } finally {
       running.delete(job.id)
     }
@@ -330,7 +337,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   )
   // the handler runs as long as the job: the broadcast's deadline is the command's timeout plus a grace
   node.handleBroadcast(JOB_CHANNEL, msg =>
-    onJob(msg.payload, bytes => msg.reply(bytes)).catch(err => {
+    onJob(msg.payload, bytes => msg.reply(bytes), msg.signal).catch(err => {
       log.error({ err: String(err) }, 'job handling failed')
       throw err
     }),
@@ -342,7 +349,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     info,
     running: () => running.size,
     async stop() {
-      for (const c of running.values()) c.abort()
+      for (const c of running.values()) c.abort(new Error('the agent is stopping'))
       await node.stop()
     },
   }

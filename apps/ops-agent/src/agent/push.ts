@@ -154,7 +154,10 @@ export class PushReceiver {
       if (ended === 'timeout') {
         return result('timeout', `the file did not arrive within ${spec.timeoutMs} ms (${got} of ${spec.size} bytes)`)
       }
-      if (ended === 'cancelled') return result('cancelled', 'cancelled by the controller')
+      if (ended === 'cancelled') {
+        const why = signal.reason instanceof Error ? signal.reason.message : 'cancelled by the controller'
+        return result('cancelled', why)
+      }
       await file.sync()
       await file.close()
       const sum = await sha256Of(temp)
