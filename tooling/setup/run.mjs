@@ -165,7 +165,7 @@ switch (job) {
     code = 0
     break
   case 'test':
-    code = run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--output-logs=errors-only', ...rest])
+    code = run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--concurrency=2', '--output-logs=errors-only', ...rest])
     break
   case 'demo':
     code = run(pnpm, ['exec', 'turbo', 'run', 'build', '--filter=@pnet/demo...', '--output-logs=errors-only'])

@@ -32,7 +32,9 @@ const alive = (marker: string): boolean => {
 
 afterAll(() => killAll())
 
-describe('ops-agent exec on a tree of 7 agents (3 levels, controller attached to the root)', () => {
+describe('ops-agent exec on a tree of 7 agents (3 levels, controller attached to the root)', {
+  timeout: 180_000,
+}, () => {
   let dir = ''
   let ctl = { key: '', peer: '' }
   let agents: AgentProc[] = []
@@ -199,7 +201,7 @@ describe('ops-agent exec on a tree of 7 agents (3 levels, controller attached to
   })
 })
 
-describe('ops-agent on a line of 4 agents', () => {
+describe('ops-agent on a line of 4 agents', { timeout: 180_000 }, () => {
   it('reaches the far end (4 hops); an agent killed mid-job is reported unreachable, the rest ok, counts add up', async () => {
     const dir = await tempDir('ops-line-')
     const ctl = await controllerKey(dir)

@@ -23,7 +23,9 @@ afterAll(() => killAll())
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
-describe('ops-agent fleet features on a tree of 10 agents (root, 3 relays, 6 leaves two hops below)', () => {
+describe('ops-agent fleet features on a tree of 10 agents (root, 3 relays, 6 leaves two hops below)', {
+  timeout: 180_000,
+}, () => {
   let dir = ''
   let ctl = { key: '', peer: '' }
   let agents: AgentProc[] = []

@@ -80,7 +80,7 @@ interface Route {
   metric: number
 }
 
-describe('pnet CLI', () => {
+describe('pnet CLI', { timeout: 180_000 }, () => {
   it('pnet id creates a 0600 key once and prints the same peer ID every time', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pnet-cli-'))
     const first = await pnet('id', '--key', `${dir}/k/node.key`)

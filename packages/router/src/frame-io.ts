@@ -38,40 +38,15 @@ export async function readFrame(
   what: string,
   signal?: AbortSignal,
 ): Promise<FrameAndRest> {
-  const it = source[Symbol.asyncIterator]()
-  let buf: Uint8Array = new Uint8Array(0)
-  const pull = async (): Promise<boolean> => {
-    const pending = it.next()
-    pending.catch(() => {}) // an abandoned read (signal fired) rejects later, when the stream is torn down
-    const next = await raceAbort(pending, signal)
-    if (next.done === true) return false
-    buf = buf.byteLength === 0 ? next.value : concat(buf, next.value)
-    return true
-  }
-  let length: number | undefined
-  let prefix = 0
-  while (length === undefined) {
-    const parsed = parseVarint(buf, what)
-    if (parsed !== undefined) {
-      ;[length, prefix] = parsed
-      if (length > max) throw new MalformedMessageError(what, `frame of ${length} bytes, over the limit of ${max}`)
-      break
-    }
-    if (!(await pull())) {
-      if (buf.byteLength === 0) return { frame: undefined, rest: (async function* () {})() }
-      throw new MalformedMessageError(what, 'stream ended inside the length prefix')
-    }
-  }
-  while (buf.byteLength < prefix + length) {
-    if (!(await pull())) throw new MalformedMessageError(what, 'stream ended inside the frame')
-  }
-  const frame = buf.slice(prefix, prefix + length)
-  const leftover = buf.subarray(prefix + length)
-  return { frame, rest: restOf(leftover, it) }
+  const reader = new FrameReader(source)
+  const frame = await reader.next(max, what, signal)
+  if (frame === undefined) return { frame: undefined, rest: (async function* () {})() }
+  return { frame, rest: reader.rest() }
 }
 
 /**
- * Reads a sequence of length-prefixed frames from one source (readFrame is for one header then raw bytes).
+ * Reads a sequence of length-prefixed frames from one source. Chunks are kept as they arrive and joined once per
+ * frame, so a large frame that comes in many pieces costs one copy, not one per piece.
  *
  * @example
  * ```ts
@@ -81,7 +56,8 @@ export async function readFrame(
  */
 export class FrameReader {
   readonly #it: AsyncIterator<Uint8Array>
-  #buf: Uint8Array = new Uint8Array(0)
+  #chunks: Uint8Array[] = []
+  #size = 0
 
   constructor(source: AsyncIterable<Uint8Array>) {
     this.#it = source[Symbol.asyncIterator]()
@@ -89,44 +65,82 @@ export class FrameReader {
 
   /** The next frame of at most `max` bytes, or undefined when the source ended cleanly between frames. */
   async next(max: number, what: string, signal?: AbortSignal): Promise<Uint8Array | undefined> {
-    let parsed = parseVarint(this.#buf, what)
+    let parsed = parseVarint(this.#head(), what)
     while (parsed === undefined) {
       if (!(await this.#pull(signal))) {
-        if (this.#buf.byteLength === 0) return undefined
+        if (this.#size === 0) return undefined
         throw new MalformedMessageError(what, 'stream ended inside the length prefix')
       }
-      parsed = parseVarint(this.#buf, what)
+      parsed = parseVarint(this.#head(), what)
     }
     const [length, prefix] = parsed
     if (length > max) throw new MalformedMessageError(what, `frame of ${length} bytes, over the limit of ${max}`)
-    while (this.#buf.byteLength < prefix + length) {
+    while (this.#size < prefix + length) {
       if (!(await this.#pull(signal))) throw new MalformedMessageError(what, 'stream ended inside the frame')
     }
-    const frame = this.#buf.slice(prefix, prefix + length)
-    this.#buf = this.#buf.subarray(prefix + length)
-    return frame
+    this.#take(prefix)
+    return this.#take(length)
+  }
+
+  /** What is buffered, then the rest of the source, unread; to be iterated once, after the last `next`. */
+  async *rest(): AsyncGenerator<Uint8Array> {
+    const buffered = this.#chunks
+    this.#chunks = []
+    this.#size = 0
+    yield* buffered
+    try {
+      while (true) {
+        const next = await this.#it.next()
+        if (next.done === true) return
+        yield next.value
+      }
+    } finally {
+      await this.#it.return?.()
+    }
+  }
+
+  /** The first bytes buffered, contiguous: enough for a length prefix (at most 5 bytes). */
+  #head(): Uint8Array {
+    const first = this.#chunks[0]
+    if (first === undefined) return new Uint8Array(0)
+    if (first.byteLength >= 5 || this.#chunks.length === 1) return first
+    const head = concat(this.#chunks)
+    this.#chunks = [head]
+    return head
+  }
+
+  /** Removes and returns the first `n` buffered bytes (n ≤ size), copying only when they span chunks. */
+  #take(n: number): Uint8Array {
+    this.#size -= n
+    const first = this.#chunks[0]
+    if (first !== undefined && first.byteLength >= n) {
+      if (first.byteLength === n) this.#chunks.shift()
+      else this.#chunks[0] = first.subarray(n)
+      return first.slice(0, n)
+    }
+    const out = new Uint8Array(n)
+    let at = 0
+    while (at < n) {
+      const chunk = this.#chunks[0] as Uint8Array
+      const use = Math.min(chunk.byteLength, n - at)
+      out.set(chunk.subarray(0, use), at)
+      at += use
+      if (use === chunk.byteLength) this.#chunks.shift()
+      else this.#chunks[0] = chunk.subarray(use)
+    }
+    return out
   }
 
   async #pull(signal: AbortSignal | undefined): Promise<boolean> {
     const pending = this.#it.next()
-    pending.catch(() => {})
+    pending.catch(() => {}) // an abandoned read (signal fired) rejects later, when the stream is torn down
     const next = await raceAbort(pending, signal)
     if (next.done === true) return false
-    this.#buf = this.#buf.byteLength === 0 ? next.value : concat(this.#buf, next.value)
-    return true
-  }
-}
-
-async function* restOf(leftover: Uint8Array, it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  if (leftover.byteLength > 0) yield leftover
-  try {
-    while (true) {
-      const next = await it.next()
-      if (next.done === true) return
-      yield next.value
+    if (next.value.byteLength > 0) {
+      this.#chunks.push(next.value)
+      this.#size += next.value.byteLength
     }
-  } finally {
-    await it.return?.()
+    return true
   }
 }
 
@@ -145,10 +159,15 @@ function parseVarint(buf: Uint8Array, what: string): [number, number] | undefine
   return undefined
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength)
-  out.set(a, 0)
-  out.set(b, a.byteLength)
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let size = 0
+  for (const c of chunks) size += c.byteLength
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.byteLength
+  }
   return out
 }
 
