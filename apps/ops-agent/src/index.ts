@@ -41,6 +41,8 @@ export {
   type SystemStatus,
 } from './agent/status.js'
 export { agentTags, parseTag } from './agent/tags.js'
+export { findInstall, type Install, verifyRelease } from './agent/upgrade-release.js'
+export { type WatchOutcome, watchUpgrade } from './agent/upgrade-watch.js'
 export {
   type ExecOptions,
   type ExecRun,
@@ -68,8 +70,12 @@ export {
   type StoredResult,
 } from './controller/history.js'
 export { groupedOutput, hostList, LivePrinter, summaryLine } from './controller/output.js'
+export { DEFAULT_PUSH_TIMEOUT_MS, fileSha256, type PushOptions, type PushRun, pushFile } from './controller/push.js'
 export { globToRegExp, parseSelectors, SelectorError, type Selectors } from './controller/selector.js'
 export { formatBytes, formatUptime, type StatusRow, statusTable } from './controller/status-table.js'
+export { type UpgradeOptions, type UpgradeRun, upgradeFleet } from './controller/upgrade.js'
+export { type DeployOptions, deploy, type HostOutcome } from './deploy/deploy.js'
+export { detachedSupervisor, hostService, installScript, type ServiceManager, systemdService } from './deploy/remote.js'
 export * from './limits.js'
 export { canonicalJson } from './protocol/canonical.js'
 export {

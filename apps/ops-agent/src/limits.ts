@@ -44,3 +44,13 @@ export const HISTORY_BUSY_TIMEOUT_MS = 5_000
 export const MAX_CONFIG_BYTES = 256 * 1024
 /** How long `ops-agent status` watches the CPU counters to compute CPU use. */
 export const STATUS_CPU_SAMPLE_MS = 250
+/** Exit status of an agent that restarts into a new release (EX_TEMPFAIL): the supervisor or systemd starts it again. */
+export const UPGRADE_RESTART_EXIT_CODE = 75
+/** Time a new release has, after the old agent exits, to start and rejoin the overlay (`upgrade --health-timeout`);
+ * covers the supervisor's 1 s and systemd's 5 s restart delay and a slow first start. */
+export const DEFAULT_UPGRADE_HEALTH_MS = 60_000
+/** Bounds of --health-timeout: shorter cannot cover a restart; longer leaves a host without an agent too long. */
+export const MIN_UPGRADE_HEALTH_MS = 2_000
+export const MAX_UPGRADE_HEALTH_MS = 10 * 60_000
+/** How long the upgrade watchdog gives a new release it rolls back from to exit after SIGTERM before SIGKILL. */
+export const UPGRADE_KILL_GRACE_MS = 5_000

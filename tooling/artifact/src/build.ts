@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import type { Metafile } from 'esbuild'
 import { listTree, normaliseModes, writeArchive } from './archive.js'
 import { bundleApp, bundleQuic, locateApp } from './bundle.js'
+import { ArtifactError } from './errors.js'
 import { fetchPackage } from './fetch.js'
 import { LAUNCHER } from './launcher.js'
 import { NODE_INTEGRITY, NODE_PACKAGE, NODE_VERSION, PLATFORM } from './pins.js'
@@ -34,6 +35,11 @@ export interface BuildOptions {
   cacheDir?: string
   /** include the QUIC transport (default true); without it quic:// fails with @pnet/network's install hint */
   quic?: boolean
+  /**
+   * the version the agent reports and the artifact is named after (default: the ops-agent package's), e.g. a
+   * release candidate or a build to test `ops-agent upgrade` with
+   */
+  version?: string
 }
 
 /** Everything in the artifact, by path inside its top folder. */
@@ -81,7 +87,11 @@ export async function buildArtifact(opts: BuildOptions = {}): Promise<Artifact> 
   await mkdir(cacheDir, { recursive: true })
   const app = await locateApp()
   const nodeDir = await fetchPackage(NODE_PACKAGE, NODE_VERSION, { cacheDir, integrity: NODE_INTEGRITY })
-  const name = `ops-agent-${app.version}-${PLATFORM}`
+  const version = opts.version ?? app.version
+  if (!/^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$/.test(version)) {
+    throw new ArtifactError('ERR_INPUT', `version "${version}" must be letters, digits and . _ - (at most 64)`)
+  }
+  const name = `ops-agent-${version}-${PLATFORM}`
   const stage = await mkdtemp(join(cacheDir, 'stage-'))
   try {
     const root = join(stage, name)
@@ -90,7 +100,11 @@ export async function buildArtifact(opts: BuildOptions = {}): Promise<Artifact> 
     await writeFile(join(root, 'bin', 'ops-agent'), LAUNCHER)
     await copyFile(join(nodeDir, 'bin', 'node'), join(root, 'lib', 'node'))
     await copyFile(join(nodeDir, 'LICENSE'), join(root, 'lib', 'node.LICENSE'))
-    const metafile = await bundleApp(app.entry, join(root, 'lib', 'ops-agent.mjs'))
+    const metafile = await bundleApp(
+      app.entry,
+      join(root, 'lib', 'ops-agent.mjs'),
+      opts.version === undefined ? undefined : version,
+    )
     const quic = opts.quic === false ? null : (await bundleQuic(app.entry, join(root, 'lib'), cacheDir)).version
     await normaliseModes(root, new Set(['bin/ops-agent', 'lib/node']))
     const files: Record<string, string> = {}
@@ -99,7 +113,7 @@ export async function buildArtifact(opts: BuildOptions = {}): Promise<Artifact> 
     }
     const manifest: Manifest = {
       name: 'ops-agent',
-      version: app.version,
+      version,
       platform: PLATFORM,
       node: NODE_VERSION,
       quic,

@@ -35,14 +35,15 @@ export async function locateApp(): Promise<AppSource> {
 }
 
 /**
- * Bundles the app into `outFile` (one ESM file; legal comments go to `outFile.LEGAL.txt`).
+ * Bundles the app into `outFile` (one ESM file; legal comments go to `outFile.LEGAL.txt`); `version` stamps the
+ * version the agent reports (default: the package's).
  *
  * @example
  * ```ts
  * await bundleApp((await locateApp()).entry, 'stage/lib/ops-agent.mjs')
  * ```
  */
-export async function bundleApp(entry: string, outFile: string): Promise<Metafile> {
+export async function bundleApp(entry: string, outFile: string, version?: string): Promise<Metafile> {
   try {
     const r = await build({
       entryPoints: [entry],
@@ -53,6 +54,8 @@ export async function bundleApp(entry: string, outFile: string): Promise<Metafil
       target: 'node22',
       banner: { js: REQUIRE_SHIM },
       external: [QUIC_PACKAGE, ...OPTIONAL_NATIVE],
+      // the agent reports this as its version (ops-agent's protocol/reports.ts reads the global when it is defined)
+      ...(version === undefined ? {} : { define: { __OPS_AGENT_VERSION__: JSON.stringify(version) } }),
       legalComments: 'external',
       minifyWhitespace: true,
       minifySyntax: true,

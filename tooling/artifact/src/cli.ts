@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run build:agent [-- --out FILE] [--no-quic] [--analyze]`: builds the linux-x64 ops-agent artifact and prints
+ * `npm run build:agent [-- --out FILE] [--no-quic] [--analyze] [--version V]`: builds the linux-x64 ops-agent artifact and prints
  * its path, size and sha256 (and, with --analyze, which packages the bundle is made of).
  */
 import { parseArgs } from 'node:util'
@@ -15,12 +15,14 @@ async function main(): Promise<number> {
       'no-quic': { type: 'boolean' },
       analyze: { type: 'boolean' },
       json: { type: 'boolean' },
+      version: { type: 'string' },
     },
     strict: true,
   })
   const started = performance.now()
   const a = await buildArtifact({
     quic: values['no-quic'] !== true,
+    ...(values.version === undefined ? {} : { version: values.version }),
     ...(values.out === undefined ? { outDir: DEFAULT_OUT_DIR } : { out: values.out }),
   })
   const secs = ((performance.now() - started) / 1000).toFixed(1)

@@ -32,6 +32,8 @@ import { PushReceiver } from './push.js'
 import { Reporter } from './reporter.js'
 import { hostStatus } from './status.js'
 import { agentTags } from './tags.js'
+import { handleUninstall } from './uninstall.js'
+import { confirmUpgrade, handleUpgrade, type LifecycleContext } from './upgrade.js'
 
 export interface AgentInit {
   /** identity (agent.key), job records and audit.log live here */
@@ -46,6 +48,11 @@ export interface AgentInit {
   keepalive?: Partial<KeepaliveOptions>
   reconnect?: Partial<ReconnectOptions>
   logger?: Logger
+  /**
+   * ends the process after an upgrade (exit code UPGRADE_RESTART_EXIT_CODE, the supervisor restarts it into the new
+   * release) or an uninstall; default `process.exit`
+   */
+  exit?: (code: number) => void
 }
 
 export interface Agent {
@@ -175,6 +182,22 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       } catch (err) {
         await reports.add({ ...failedResult(String(err)), durationMs: ms(started) })
       }
+      return
+    }
+    if (job.kind === 'upgrade' || job.kind === 'uninstall') {
+      const ctx: LifecycleContext = {
+        job,
+        info,
+        dataDir: init.dataDir,
+        store,
+        audit,
+        reports: reporter(job.id),
+        pushes,
+        signal: upstream,
+        log,
+        exit: code => void exitAfter(code),
+      }
+      await (job.kind === 'upgrade' ? handleUpgrade(ctx) : handleUninstall(ctx))
       return
     }
     const runnable =
@@ -342,7 +365,16 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       throw err
     }),
   )
+  /** Upgrade and uninstall end the process once their last report is on its way. */
+  async function exitAfter(code: number): Promise<void> {
+    await new Promise(r => setTimeout(r, 200))
+    for (const c of running.values()) c.abort()
+    await node.stop({ drainMs: 2_000 }).catch(() => {})
+    ;(init.exit ?? ((c: number) => process.exit(c)))(code)
+  }
+
   await node.start()
+  void confirmUpgrade({ dataDir: init.dataDir, node, joins: init.join ?? [], version: OPS_VERSION, log })
   log.info({ peer: info.peer, tags: info.tags, trusted: [...trusted] }, 'agent started')
   return {
     node,

@@ -21,6 +21,11 @@ export interface JobRecord {
   argv?: string[]
   /** the final result as sent to the controller */
   result?: unknown
+  /**
+   * an upgrade handed over to the next agent process: it is still `running` across the restart, and the upgrade
+   * watchdog (not init) finishes it
+   */
+  handover?: boolean
   /** base64 of the first STORED_OUTPUT_BYTES of each stream, for `ops-agent job ID` */
   output?: { stdout: string; stderr: string }
 }
@@ -39,7 +44,7 @@ export class JobStore {
     for (const name of await readdir(this.dir)) {
       if (!name.endsWith('.json')) continue
       const rec = await this.#read(join(this.dir, name))
-      if (rec?.state === 'running') {
+      if (rec?.state === 'running' && rec.handover !== true) {
         await this.#write({ ...rec, state: 'lost', finishedAt: Date.now() })
         lost.push(rec.id)
       }
@@ -75,6 +80,12 @@ export class JobStore {
     const rec = await this.get(id)
     if (rec === undefined) return
     await this.#write({ ...rec, state: 'finished', finishedAt: Date.now(), result, output })
+  }
+
+  /** Marks a running job as handed over to the next process (an upgrade restart): init will not call it lost. */
+  async handover(id: string): Promise<void> {
+    const rec = await this.get(id)
+    if (rec !== undefined) await this.#write({ ...rec, handover: true })
   }
 
   async get(id: string): Promise<JobRecord | undefined> {

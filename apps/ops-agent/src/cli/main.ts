@@ -10,6 +10,8 @@
  *   ops-agent deploy (--ssh USER@HOST … | --inventory FILE) --join ADDR --trust PEER_ID [--tag k=v …] [--artifact FILE]
  *   ops-agent install-service [--config FILE] [--dry-run] [--unit-name NAME] [--bin PATH] [-- AGENT_FLAGS …]
  *   ops-agent uninstall-service [--unit-name NAME]
+ *   ops-agent upgrade --key FILE --via ADDR --target SEL --artifact FILE [--health-timeout 60s]
+ *   ops-agent uninstall --key FILE --via ADDR --target SEL [--purge]
  *
  * Exit codes: 0 every targeted host ran the command and exited 0; 1 anything else; 2 usage error.
  */
@@ -24,15 +26,16 @@ import { type AgentSettings, agentFlags, ConfigError, resolveAgentSettings } fro
 import { TagError } from '../agent/tags.js'
 import { execute, inventory } from '../controller/exec.js'
 import { joinFleet } from '../controller/fleet.js'
-import { groupedOutput, hostJson, LivePrinter, processSink, type Sink, summaryLine } from '../controller/output.js'
+import { processSink, type Sink } from '../controller/output.js'
 import { jobCommand, jobsCommand } from './jobs.js'
-import { need, positiveInt, RUN_OPTIONS, runAndReport, runCommands, runFlags, UsageError } from './run.js'
+import { need, RUN_OPTIONS, runAndReport, runCommands, runFlags, UsageError } from './run.js'
 
 export { parseDuration, UsageError } from './run.js'
 
 import { DEPLOY_USAGE, deployCommand } from '../deploy/command.js'
 import { DeployInputError } from '../deploy/hosts.js'
 import { installServiceCommand, SERVICE_USAGE, ServiceUsageError, uninstallServiceCommand } from './service.js'
+import { LIFECYCLE_OPTIONS, UPGRADE_USAGE, uninstallCommand, upgradeCommand, upgradeWatchCommand } from './upgrade.js'
 
 const USAGE = `usage: ops-agent <command> [options]
 
@@ -42,7 +45,7 @@ commands:
   exec --key FILE --via ADDR --target SEL -- CMD [ARGS …]
                                                  run CMD on every matching agent; --timeout 30s, --concurrency N,
                                                  --batch N|P%, --max-failures N, --cwd DIR, --env K=V, --run-as USER, --json
-  nodes --key FILE --via ADDR [--json]           list reachable agents: peer, host, tags, hops, RTT
+  nodes --key FILE --via ADDR [--json]           list reachable agents: peer, host, version, tags, hops, RTT
   script FILE --key FILE --via ADDR --target SEL [--interpreter sh|bash|python3|node|PATH] [-- ARGS …]
                                                  push a script and run it with ARGS (same flags and output as exec)
   push LOCAL REMOTE --key FILE --via ADDR --target SEL [--mode 0644] [--owner USER]
@@ -56,6 +59,7 @@ commands:
   exec, script and status also take --async (return the job ID at once), --batch, --max-failures, --db
   ${DEPLOY_USAGE}
   ${SERVICE_USAGE}
+  ${UPGRADE_USAGE}
 
 selectors (--target): *  id=PEER_ID  host=GLOB  TAG=GLOB; terms joined by , must all match; repeated --target
 flags are alternatives. Addresses: multiaddrs or URLs (tcp://10.0.0.1:4001, ws://…, quic://…).`
@@ -111,6 +115,17 @@ export async function main(argv: string[], sink: Sink = processSink): Promise<nu
       return deployCommand(rest, out).catch(err => {
         throw err instanceof DeployInputError || err instanceof TagError ? new UsageError(err.message) : err
       })
+    case 'upgrade':
+    case 'uninstall': {
+      const { values } = parse(rest, { ...RUN_OPTIONS, ...LIFECYCLE_OPTIONS[command] }, false)
+      return (command === 'upgrade' ? upgradeCommand : uninstallCommand)(
+        values,
+        runFlags(values, command, address),
+        sink,
+      )
+    }
+    case 'upgrade-watch':
+      return upgradeWatchCommand(rest, out)
     case 'install-service':
     case 'uninstall-service':
       return (command === 'install-service' ? installServiceCommand : uninstallServiceCommand)(rest, out).catch(err => {
@@ -262,6 +277,7 @@ async function nodesCommand(args: string[], out: (l: string) => void): Promise<n
     const lines = rows.map(r => [
       r.peer,
       r.host ?? '(no answer)',
+      r.version ?? '-',
       String(r.hops ?? '-'),
       r.rttMs === null ? '-' : `${r.rttMs} ms`,
       r.tags === null
@@ -271,7 +287,7 @@ async function nodesCommand(args: string[], out: (l: string) => void): Promise<n
             .map(([k, v]) => `${k}=${v}`)
             .join(','),
     ])
-    const head = ['PEER', 'HOST', 'HOPS', 'RTT', 'TAGS']
+    const head = ['PEER', 'HOST', 'VERSION', 'HOPS', 'RTT', 'TAGS']
     const widths = head.map((h, i) => Math.max(h.length, ...lines.map(l => l[i]!.length)))
     for (const l of [head, ...lines])
       out(

@@ -8,7 +8,16 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { BroadcastFailureCode } from '@pnet/router'
 import { DEFAULT_KILL_GRACE_MS, DEFAULT_TIMEOUT_MS } from '../limits.js'
-import { type CommandSpec, encodeSignedJob, type Job, newJobId, type PushSpec, signJob } from '../protocol/job.js'
+import {
+  type CommandSpec,
+  encodeSignedJob,
+  type Job,
+  newJobId,
+  type PushSpec,
+  signJob,
+  type UninstallSpec,
+  type UpgradeSpec,
+} from '../protocol/job.js'
 import { type AgentInfo, decodeReportBatch, type HostStatus, JOB_CHANNEL, type Report } from '../protocol/reports.js'
 import type { Fleet } from './fleet.js'
 import type { Selectors } from './selector.js'
@@ -92,6 +101,8 @@ export type JobSpec =
   | { kind: 'status' }
   | { kind: 'push'; push: PushSpec }
   | { kind: 'collect'; collects: string }
+  | { kind: 'upgrade'; push: PushSpec; upgrade: UpgradeSpec }
+  | { kind: 'uninstall'; uninstall: UninstallSpec }
 
 /** Handed to ExecOptions.during while a wave's job runs. */
 export interface RunningWave {
@@ -331,9 +342,13 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
         ? { command }
         : spec.kind === 'push'
           ? { push: spec.push }
-          : spec.kind === 'collect'
-            ? { collects: spec.collects }
-            : {}
+          : spec.kind === 'upgrade'
+            ? { push: spec.push, upgrade: spec.upgrade }
+            : spec.kind === 'uninstall'
+              ? { uninstall: spec.uninstall }
+              : spec.kind === 'collect'
+                ? { collects: spec.collects }
+                : {}
     const signed = await signJob(key, { id: jobId, kind: spec.kind, targets: wave, ...fields })
     opts.events?.dispatched?.(jobId, wave)
     const running: RunningWave = {

@@ -12,7 +12,7 @@ import { isAbsolute } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CHUNK_CHANNEL, encodeChunk } from '../agent/push.js'
 import { PUSH_CHUNK_BYTES, PUSH_WINDOW } from '../limits.js'
-import type { PushSpec } from '../protocol/job.js'
+import type { PushSpec, UpgradeSpec } from '../protocol/job.js'
 import { type ExecOptions, type ExecRun, execute } from './exec.js'
 
 /** Default time a host has to receive the whole file. */
@@ -29,6 +29,8 @@ export interface PushOptions extends Omit<ExecOptions, 'command' | 'job' | 'duri
   owner?: string
   timeoutMs?: number
   chunkBytes?: number
+  /** send the file as an `upgrade` job (ops-agent upgrade) instead of a plain push: same transfer, other job kind */
+  upgrade?: UpgradeSpec
 }
 
 export interface PushRun extends ExecRun {
@@ -74,7 +76,7 @@ export async function pushFile(opts: PushOptions): Promise<PushRun> {
   const run = await execute({
     ...opts,
     command: { argv: [], timeoutMs, killGraceMs: 0 },
-    job: { kind: 'push', push },
+    job: opts.upgrade === undefined ? { kind: 'push', push } : { kind: 'upgrade', push, upgrade: opts.upgrade },
     during: async wave => {
       const alive = new Set(await wave.started(START_TIMEOUT_MS))
       for (const peer of wave.active()) {

@@ -15,7 +15,8 @@ export const DEPLOY_USAGE = `deploy (--ssh USER@HOST[:PORT] … | --inventory FI
                                                  copy the artifact over ssh, configure and start the agent, wait
                                                  until it is in the overlay; --tag key=value, --artifact FILE,
                                                  --prefix DIR (${DEFAULT_PREFIX}), --listen ADDR (${DEFAULT_LISTEN}),
-                                                 --ssh-option OPT, --identity FILE, --key FILE, --concurrency N, --json`
+                                                 --ssh-option OPT, --identity FILE, --key FILE, --concurrency N, --json,
+                                                 --via ADDR (where this machine checks the overlay; default --join)`
 
 /** Where `npm run build:agent` puts the artifact, when this CLI runs from the repo. */
 function repoArtifact(): string | undefined {
@@ -43,6 +44,7 @@ export async function deployCommand(argv: string[], out: (line: string) => void)
         ssh: { type: 'string', multiple: true },
         inventory: { type: 'string' },
         join: { type: 'string', multiple: true },
+        via: { type: 'string' },
         trust: { type: 'string', multiple: true },
         tag: { type: 'string', multiple: true },
         artifact: { type: 'string' },
@@ -91,6 +93,7 @@ export async function deployCommand(argv: string[], out: (line: string) => void)
     targets,
     artifact: resolve(artifact),
     join,
+    ...(typeof values.via === 'string' ? { via: values.via } : {}),
     trust,
     tags: Object.fromEntries(list('tag').map(parseTag)),
     prefix: values.prefix as string | undefined,

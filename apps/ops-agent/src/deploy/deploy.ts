@@ -8,8 +8,9 @@ import { createGunzip } from 'node:zlib'
 import type { PrivateKey } from '@libp2p/interface'
 import { generateKey } from '@pnet/network'
 import { joinFleet } from '../controller/fleet.js'
+import { renderUnit } from '../service/systemd.js'
 import { forHost, type SshTarget } from './hosts.js'
-import { detachedSupervisor, installScript, probeScript, type ServiceManager } from './remote.js'
+import { hostService, installScript, probeScript, type ServiceManager } from './remote.js'
 import { SSH_CONNECT_FAILED, type SshOptions, scpTo, sshScript } from './ssh.js'
 
 /** Hosts deployed to at once (ssh sessions and artifact copies in flight). */
@@ -18,6 +19,8 @@ export const DEFAULT_DEPLOY_CONCURRENCY = 16
 export const DEFAULT_APPEAR_TIMEOUT_MS = 60_000
 export const DEFAULT_PREFIX = '/opt/ops-agent'
 export const DEFAULT_LISTEN = 'tcp://0.0.0.0:4001'
+/** The systemd unit deploy installs on hosts that run systemd. */
+export const DEPLOY_UNIT = 'ops-agent'
 
 export interface DeployOptions {
   targets: SshTarget[]
@@ -25,6 +28,9 @@ export interface DeployOptions {
   artifact: string
   /** overlay addresses the agents join; the first is also where deploy looks for them */
   join: string[]
+  /** where this machine joins the overlay to check the agents appeared (default `join[0]`; e.g. the bastion's
+   * public address when the hosts join it on a private one) */
+  via?: string
   /** controller peer IDs the agents obey */
   trust: string[]
   /** tags for every host (an inventory line's own tags win) */
@@ -51,6 +57,8 @@ export interface HostOutcome {
   status: 'ok' | 'failed' | 'unreachable'
   /** false when the host already ran this artifact with this config (nothing was touched) */
   changed?: boolean
+  /** how the agent is kept running there: `detached` or `systemd ops-agent` */
+  service?: string
   peer?: string
   reason?: string
 }
@@ -104,16 +112,19 @@ async function deployHost(t: SshTarget, o: DeployOptions, art: { sha256: string;
     name: art.name,
     upload,
     args,
-    service: o.service ?? detachedSupervisor,
+    // systemd where the host runs it, else the detached supervisor (decided on the host)
+    service:
+      o.service ??
+      hostService(DEPLOY_UNIT, renderUnit({ execStart: [`${prefix}/current/bin/ops-agent`, 'agent', ...args] })),
   })
   const r = await sshScript(t, script, ssh, o.signal)
   if (r.code === SSH_CONNECT_FAILED) return { target: t.spec, status: 'unreachable', reason: lastLine(r.stderr) }
-  const result = /^result changed=([01]) peer=(\S+)/m.exec(r.stdout)
+  const result = /^result changed=([01]) peer=(\S+) service=(.+)$/m.exec(r.stdout)
   if (r.code !== 0 || result === null) {
     const err = /^error (.*)$/m.exec(r.stdout)?.[1] ?? lastLine(`${r.stdout}\n${r.stderr}`)
     return { target: t.spec, status: 'failed', reason: err }
   }
-  return { target: t.spec, status: 'ok', changed: result[1] === '1', peer: result[2]! }
+  return { target: t.spec, status: 'ok', changed: result[1] === '1', peer: result[2]!, service: result[3]! }
 }
 
 /**
@@ -154,7 +165,7 @@ async function checkOverlay(o: DeployOptions, waiting: HostOutcome[]): Promise<v
   const timeout = o.appearTimeoutMs ?? DEFAULT_APPEAR_TIMEOUT_MS
   let fleet: Awaited<ReturnType<typeof joinFleet>>
   try {
-    fleet = await joinFleet({ key: o.key ?? (await generateKey()), via: o.join[0]!, joinTimeoutMs: timeout })
+    fleet = await joinFleet({ key: o.key ?? (await generateKey()), via: o.via ?? o.join[0]!, joinTimeoutMs: timeout })
   } catch (err) {
     for (const w of waiting) {
       w.status = 'failed'

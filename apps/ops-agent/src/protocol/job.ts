@@ -47,7 +47,19 @@ export interface PushSpec {
   timeoutMs: number
 }
 
-export type JobKind = 'exec' | 'cancel' | 'inventory' | 'status' | 'push' | 'collect'
+/** `ops-agent upgrade`: the artifact travels as the job's `push` (its sha256 signed with the job). */
+export interface UpgradeSpec {
+  /** ms the new version has, after the old one exits, to start and rejoin the overlay before it is rolled back */
+  healthTimeoutMs: number
+}
+
+/** `ops-agent uninstall`. */
+export interface UninstallSpec {
+  /** remove the data dir (key, job records, audit log) too */
+  purge: boolean
+}
+
+export type JobKind = 'exec' | 'cancel' | 'inventory' | 'status' | 'push' | 'collect' | 'upgrade' | 'uninstall'
 
 export interface Job {
   v: number
@@ -69,6 +81,10 @@ export interface Job {
   push?: PushSpec
   /** for kind `collect`: the job whose stored result to send (`ops-agent job ID`) */
   collects?: string
+  /** for kind `upgrade` (with `push` describing the artifact) */
+  upgrade?: UpgradeSpec
+  /** for kind `uninstall` */
+  uninstall?: UninstallSpec
 }
 
 export interface SignedJob {
@@ -103,7 +119,9 @@ export function newJobId(): string {
 export async function signJob(
   key: PrivateKey,
   fields: Pick<Job, 'kind' | 'targets'> &
-    Partial<Pick<Job, 'id' | 'command' | 'cancels' | 'push' | 'collects' | 'issuedAt' | 'expiresAt'>>,
+    Partial<
+      Pick<Job, 'id' | 'command' | 'cancels' | 'push' | 'collects' | 'upgrade' | 'uninstall' | 'issuedAt' | 'expiresAt'>
+    >,
 ): Promise<SignedJob> {
   const issuedAt = fields.issuedAt ?? Date.now()
   const job: Job = {
@@ -118,6 +136,8 @@ export async function signJob(
     cancels: fields.cancels,
     push: fields.push,
     collects: fields.collects,
+    upgrade: fields.upgrade,
+    uninstall: fields.uninstall,
   }
   const sig = signEd25519(key, canonicalBytes(job))
   return {

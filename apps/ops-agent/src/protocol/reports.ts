@@ -12,7 +12,10 @@ import { signEd25519, verifyEd25519 } from './ed25519.js'
 export const JOB_CHANNEL = '/pnet/ops/job/1'
 /** request/response: an agent says who it is and how many nodes it can reach */
 export const INFO_CHANNEL = '/pnet/ops/info/1'
-export const OPS_VERSION = '0.1.0'
+/** Stamped into artifact builds by esbuild (`npm run build:agent -- --version V`); absent in a workspace build. */
+declare const __OPS_AGENT_VERSION__: string | undefined
+/** The agent's version, as `ops-agent nodes` shows it: the package version, or the one an artifact build stamped. */
+export const OPS_VERSION: string = typeof __OPS_AGENT_VERSION__ === 'string' ? __OPS_AGENT_VERSION__ : '0.1.0'
 
 /** First byte of a signed report batch. */
 export const REPORT_BATCH_VERSION = 1
