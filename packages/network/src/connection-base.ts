@@ -23,7 +23,7 @@ import type {
   Limits,
   Stream,
 } from './interface.js'
-import { STREAM_LIMIT_STRIKES } from './limits.js'
+import { INBOUND_HANDLERS_PER_TURN, STREAM_LIMIT_STRIKES } from './limits.js'
 import type { Logger } from './logger.js'
 
 let nextConnectionId = 0
@@ -166,6 +166,42 @@ export abstract class ConnectionBase implements Connection {
     }
     this.touch()
     if (stream.direction !== 'inbound') return
+    // One socket read can carry thousands of stream opens. Handlers start at most INBOUND_HANDLERS_PER_TURN per
+    // event-loop turn and connection; the rest wait for the next turn, so a peer that opens streams in bulk (a
+    // stream bomb) gets its turn like everyone else instead of stalling every other connection. Waiting streams
+    // still count against limits.maxInboundStreams, so the queue is bounded and a bomb ends in refusals and a cut.
+    if (this.#handlersThisTurn < INBOUND_HANDLERS_PER_TURN && this.#waiting.length === 0) {
+      this.#handlersThisTurn++
+      this.#turn()
+      this.#startHandler(stream)
+      return
+    }
+    this.#waiting.push(stream)
+    this.#turn()
+  }
+
+  #handlersThisTurn = 0
+  #turnScheduled = false
+  readonly #waiting: Stream[] = []
+
+  /** Makes sure the per-turn budget resets, and waiting streams get their handlers, on the next turn. */
+  #turn(): void {
+    if (this.#turnScheduled) return
+    this.#turnScheduled = true
+    setImmediate(() => {
+      this.#turnScheduled = false
+      this.#handlersThisTurn = 0
+      while (this.#waiting.length > 0 && this.#handlersThisTurn < INBOUND_HANDLERS_PER_TURN) {
+        const next = this.#waiting.shift() as Stream
+        this.#handlersThisTurn++
+        // a stream reset while it waited has nothing left to handle
+        if (next.status === 'open') this.#startHandler(next)
+      }
+      if (this.#waiting.length > 0 || this.#handlersThisTurn > 0) this.#turn()
+    })
+  }
+
+  #startHandler(stream: Stream): void {
     try {
       this.#init.onStream?.(stream, this)
     } catch (err) {

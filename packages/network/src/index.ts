@@ -45,6 +45,7 @@ export {
 export * from './interface.js'
 export {
   DEFAULT_LIMITS,
+  INBOUND_HANDLERS_PER_TURN,
   MAX_YAMUX_FRAME_BYTES,
   resolveLimits,
   STREAM_LIMIT_STRIKES,

@@ -21,6 +21,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   streamReadBufferBytes: 1024 * 1024,
 })
 
+/**
+ * Inbound streams whose handler starts in one event-loop turn, per connection; more wait for the next turn. Each
+ * start costs ~0.1 ms (channel negotiation begins), so one connection cannot hold the loop for more than a few ms.
+ */
+export const INBOUND_HANDLERS_PER_TURN = 32
+
 /** A peer that has this many inbound streams refused for being past the limit is disconnected. */
 export const STREAM_LIMIT_STRIKES = 32
 

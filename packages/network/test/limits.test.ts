@@ -5,6 +5,7 @@ import {
   createNetwork,
   generateKey,
   IdleTimeoutError,
+  INBOUND_HANDLERS_PER_TURN,
   type Limits,
   type Network,
   ProtocolViolationError,
@@ -140,6 +141,38 @@ describe('limits', () => {
     expect(s.disconnects[0]?.message).toContain('kept opening streams past limits.maxInboundStreams (4)')
     expect(logged(s.log.records, 'kept opening streams')).toBe(true)
     expect(await echoes(bystander)).toBe(true)
+  })
+
+  it('INBOUND_HANDLERS_PER_TURN: a burst of stream opens starts its handlers a few per turn; all are served', async () => {
+    const log = recordingLogger()
+    const n = createNetwork({ privateKey: await generateKey(), transports: [tcp()], logger: log })
+    networks.push(n)
+    // the event-loop turn a handler ran in: a setImmediate chain counts turns while the burst is handled
+    let turn = 0
+    let counting = true
+    const tick = (): void => {
+      turn++
+      if (counting) setImmediate(tick)
+    }
+    setImmediate(tick)
+    const perTurn = new Map<number, number>()
+    let handled = 0
+    n.handle(stream => {
+      perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1)
+      handled++
+      stream.sink(stream.source).catch(() => {})
+    })
+    const [addr] = await n.listen('tcp://127.0.0.1:0')
+    const conn = await (await client()).dial(addr!.toString())
+    const burst = 300
+    // opened in one go: the SYN frames leave together and arrive in a read or two
+    const streams = await Promise.all(Array.from({ length: burst }, () => conn.newStream()))
+    for (const st of streams) void st.sink([enc.encode('x')]).catch(() => {})
+    await waitFor(() => handled === burst, 'every stream to be handled')
+    counting = false
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(2 * INBOUND_HANDLERS_PER_TURN)
+    expect(perTurn.size).toBeGreaterThanOrEqual(Math.floor(burst / (2 * INBOUND_HANDLERS_PER_TURN)))
+    expect(await echoes(conn)).toBe(true)
   })
 
   it('handshakeTimeoutMs: a socket that never speaks is closed, as is a half-done handshake', async () => {
