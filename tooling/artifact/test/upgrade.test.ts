@@ -142,7 +142,7 @@ describe('ops-agent upgrade and uninstall through the overlay', () => {
       'both installed agents in the overlay',
       30_000,
     )
-  }, 240_000)
+  }, 600_000)
 
   afterAll(async () => {
     for (const h of hosts) {
