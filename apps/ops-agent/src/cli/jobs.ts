@@ -98,14 +98,18 @@ export async function jobCommand(
             job: { kind: 'collect', collects: job.id },
             command: { argv: [], timeoutMs: 10_000, killGraceMs: 0 },
           })
+          const unreachable: HostResult[] = []
           for (const r of run.results) {
             if (r.status === 'running') running.set(r.peer, r)
-            // a host that cannot be reached now may answer later: only a real answer is recorded
-            else if (r.status !== 'unreachable' || values.wait !== true) history.recordResult(job.id, r as never)
+            // while we wait for others anyway, a host out of reach now is asked again next round
+            else if (r.status === 'unreachable' && values.wait === true) unreachable.push(r)
+            else history.recordResult(job.id, r as never)
           }
-          pending = [...running.keys()]
+          const again = running.size > 0 && Date.now() <= deadline && values.wait === true
+          if (!again) for (const r of unreachable) history.recordResult(job.id, r as never)
+          pending = again ? [...running.keys(), ...unreachable.map(r => r.peer)] : []
           job = history.getJob(job.id) as JobDetail
-          if (values.wait !== true || pending.length === 0 || Date.now() > deadline) break
+          if (!again) break
           await new Promise(r => setTimeout(r, WAIT_POLL_MS))
         }
         if (job.pending.length === 0 && job.summary === null) history.finishJob(job.id)
