@@ -122,8 +122,10 @@ describe('router: routes', () => {
     expect(a!.router.route(b!.peerId)).toBeDefined()
     expect(d!.router.route(c!.peerId)).toBeDefined()
     await link(a!, d!)
-    await until(() => a!.router.reachable().length === 3 && c!.router.reachable().length === 3, 'the heal')
-    expect(b!.router.route(c!.peerId)?.hops).toBe(3)
+    await until(() => [a, b, c, d].every(n => n!.router.reachable().length === 3), 'the heal')
+    await until(() => b!.router.route(c!.peerId)?.hops === 3, 'b to reach c the long way round')
+    expect(b!.router.route(c!.peerId)).toMatchObject({ hops: 3 })
+    expect(b!.router.route(c!.peerId)?.nextHop.toString()).toBe(a!.peerId.toString())
   })
 
   it('with the rtt metric, prefers two fast links to one slow one', async () => {
