@@ -28,7 +28,7 @@ import { execute, inventory } from '../controller/exec.js'
 import { joinFleet } from '../controller/fleet.js'
 import { processSink, type Sink } from '../controller/output.js'
 import { jobCommand, jobsCommand } from './jobs.js'
-import { need, RUN_OPTIONS, runAndReport, runCommands, runFlags, UsageError } from './run.js'
+import { common, need, RUN_OPTIONS, runAndReport, runCommands, runFlags, UsageError } from './run.js'
 
 export { parseDuration, UsageError } from './run.js'
 
@@ -220,9 +220,7 @@ async function execCommand(args: string[], sink: Sink): Promise<number> {
   }
   return runAndReport(flags, sink, { kind: 'exec', argv: positionals }, ctx =>
     execute({
-      key: ctx.key,
-      fleet: ctx.fleet,
-      selectors: flags.selectors,
+      ...common(flags, ctx),
       command: {
         argv: positionals,
         cwd: values.cwd as string | undefined,
@@ -230,12 +228,7 @@ async function execCommand(args: string[], sink: Sink): Promise<number> {
         runAs: values['run-as'] as string | undefined,
         timeoutMs: flags.timeoutMs,
       },
-      concurrency: flags.concurrency,
-      batch: flags.batch,
-      maxFailures: flags.maxFailures,
       detach: flags.async,
-      signal: ctx.signal,
-      events: ctx.events,
     }),
   )
 }

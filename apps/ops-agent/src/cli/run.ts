@@ -317,7 +317,8 @@ export const runCommands = {
   },
 }
 
-function common(flags: RunFlags, ctx: RunContext) {
+/** The execute() options every run command shares, from the parsed flags and the joined fleet. */
+export function common(flags: RunFlags, ctx: RunContext) {
   return {
     key: ctx.key,
     fleet: ctx.fleet,

@@ -9,7 +9,7 @@ import { execute } from '../controller/exec.js'
 import type { Sink } from '../controller/output.js'
 import { upgradeFleet } from '../controller/upgrade.js'
 import { MAX_UPGRADE_HEALTH_MS, MIN_UPGRADE_HEALTH_MS } from '../limits.js'
-import { parseDuration, type RunFlags, runAndReport, UsageError } from './run.js'
+import { common, parseDuration, type RunFlags, runAndReport, UsageError } from './run.js'
 
 export const UPGRADE_USAGE = `upgrade --key FILE --via ADDR --target SEL --artifact FILE [--health-timeout 60s]
                                                  send the artifact down the route tree; each agent checks it, swaps
@@ -48,14 +48,7 @@ export async function upgradeCommand(values: Record<string, unknown>, flags: Run
   const local = resolve(artifact)
   return runAndReport(flags, sink, { kind: 'push', push: { local, remote: '(upgrade)' } }, ctx =>
     upgradeFleet({
-      key: ctx.key,
-      fleet: ctx.fleet,
-      selectors: flags.selectors,
-      concurrency: flags.concurrency,
-      batch: flags.batch,
-      maxFailures: flags.maxFailures,
-      signal: ctx.signal,
-      events: ctx.events,
+      ...common(flags, ctx),
       artifact: local,
       healthTimeoutMs,
       ...(flags.timeoutMs === undefined ? {} : { timeoutMs: flags.timeoutMs }),
@@ -76,14 +69,7 @@ export async function uninstallCommand(values: Record<string, unknown>, flags: R
   const purge = values.purge === true
   return runAndReport(flags, sink, { kind: 'exec', argv: [purge ? '(uninstall --purge)' : '(uninstall)'] }, ctx =>
     execute({
-      key: ctx.key,
-      fleet: ctx.fleet,
-      selectors: flags.selectors,
-      concurrency: flags.concurrency,
-      batch: flags.batch,
-      maxFailures: flags.maxFailures,
-      signal: ctx.signal,
-      events: ctx.events,
+      ...common(flags, ctx),
       job: { kind: 'uninstall', uninstall: { purge } },
       command: { argv: [], timeoutMs: flags.timeoutMs ?? 60_000, killGraceMs: 0 },
     }),
