@@ -35,6 +35,8 @@ export const MAX_CONCURRENT_COMMANDS = 64
 /** After the command exits, how long its output pipes may stay open (a backgrounded child holding them) before we stop
  * reading them. */
 export const OUTPUT_DRAIN_MS = 2_000
+/** An idle command launcher (agent/launcher.ts) exits after this long without a command, giving its memory back. */
+export const LAUNCHER_IDLE_MS = 30_000
 /** Output kept per stream per host in the controller's job history; longer output keeps its first and last halves
  * around a marker saying how much was left out (500 hosts × 16 MiB would make a history nobody can keep). */
 export const MAX_HISTORY_OUTPUT_BYTES = 64 * 1024

@@ -1,10 +1,12 @@
 /**
  * Runs one command the way an operator expects: its own process group (so a timeout or cancel reaches every process
  * it started), the given cwd, env and stdin, optionally as another user; SIGTERM on timeout or cancel, SIGKILL after a
- * grace period; output streamed as it comes, bounded per stream.
+ * grace period; output streamed as it comes, bounded per stream. The fork + exec itself happens in a small helper
+ * process (launcher.ts), so a large agent process does not stall while commands start.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { MAX_OUTPUT_BYTES, OUTPUT_DRAIN_MS } from '../limits.js'
+import { type LaunchEvents, Launcher } from './launcher.js'
 
 export interface RunSpec {
   argv: string[]
@@ -93,24 +95,21 @@ export function runCommand(
       ...(account !== undefined ? { HOME: account.home, USER: spec.runAs, LOGNAME: spec.runAs } : {}),
       ...spec.env,
     }
-    const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
-      cwd: spec.cwd,
-      env,
-      detached: true, // a new process group: signals reach everything the command started
-      stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      uid: account?.uid,
-      gid: account?.gid,
-    })
+    let pid: number | undefined
+    let pending: NodeJS.Signals | undefined
     let timedOut = false
     let cancelled = false
-    let exited: { code: number | null; signal: string | null } | undefined
+    let exited = false
     let finished = false
     const timers: NodeJS.Timeout[] = []
 
     const killGroup = (sig: NodeJS.Signals): void => {
-      if (child.pid === undefined) return
+      if (pid === undefined) {
+        pending = sig // not started yet: signalled the moment it is
+        return
+      }
       try {
-        process.kill(-child.pid, sig)
+        process.kill(-pid, sig)
       } catch {
         // the group is already gone
       }
@@ -127,14 +126,14 @@ export function runCommand(
       resolve(done({ timedOut, cancelled, ...partial }))
     }
     const onCancel = (): void => {
-      if (exited !== undefined || cancelled) return
+      if (exited || cancelled) return
       cancelled = true
       stop()
     }
 
     timers.push(
       setTimeout(() => {
-        if (exited !== undefined) return
+        if (exited) return
         timedOut = true
         stop()
       }, spec.timeoutMs),
@@ -142,45 +141,43 @@ export function runCommand(
     if (cancel?.aborted === true) onCancel()
     else cancel?.addEventListener('abort', onCancel, { once: true })
 
-    const sizes = { stdout: 0, stderr: 0 }
-    const pipe = (name: OutputStream) => (chunk: Buffer) => {
-      const room = MAX_OUTPUT_BYTES - sizes[name]
-      if (room <= 0) {
-        truncated[name] += chunk.byteLength
-        return
-      }
-      const part = chunk.byteLength <= room ? chunk : chunk.subarray(0, room)
-      truncated[name] += chunk.byteLength - part.byteLength
-      sizes[name] += part.byteLength
-      onOutput(name, part)
+    const events: LaunchEvents = {
+      started(p) {
+        pid = p
+        if (pending !== undefined) killGroup(pending)
+      },
+      error(code, message) {
+        if (pid !== undefined) return finish({ error: message }) // the launcher went while the command ran
+        const what =
+          code === 'ENOENT' ? `command not found: ${spec.argv[0]}` : `cannot start ${spec.argv[0]}: ${message}`
+        finish({
+          exitCode: code === 'ENOENT' ? 127 : 126,
+          error: spec.cwd !== undefined && code === 'ENOENT' ? `${what} (or cwd ${spec.cwd} missing)` : what,
+        })
+      },
+      out: onOutput,
+      exit() {
+        exited = true
+      },
+      done(exitCode, signal, dropped) {
+        truncated.stdout = dropped.stdout
+        truncated.stderr = dropped.stderr
+        finish({ exitCode, signal })
+      },
     }
-    child.stdout?.on('data', pipe('stdout'))
-    child.stderr?.on('data', pipe('stderr'))
-    if (spec.stdin !== undefined && child.stdin !== null) {
-      child.stdin.on('error', () => {}) // the command may not read its stdin
-      child.stdin.end(spec.stdin)
-    }
-
-    child.once('error', err => {
-      const code = (err as NodeJS.ErrnoException).code
-      const what =
-        code === 'ENOENT' ? `command not found: ${spec.argv[0]}` : `cannot start ${spec.argv[0]}: ${err.message}`
-      finish({
-        exitCode: code === 'ENOENT' ? 127 : 126,
-        error: spec.cwd !== undefined && code === 'ENOENT' ? `${what} (or cwd ${spec.cwd} missing)` : what,
-      })
-    })
-    child.once('exit', (code, signal) => {
-      exited = { code, signal }
-      // output still in the pipes is read; a background child holding them open is not waited for forever
-      timers.push(
-        setTimeout(() => {
-          child.stdout?.destroy()
-          child.stderr?.destroy()
-          finish({ exitCode: code, signal })
-        }, OUTPUT_DRAIN_MS),
-      )
-    })
-    child.once('close', (code, signal) => finish({ exitCode: exited?.code ?? code, signal: exited?.signal ?? signal }))
+    Launcher.shared().launch(
+      {
+        file: spec.argv[0]!,
+        args: spec.argv.slice(1),
+        cwd: spec.cwd,
+        env,
+        uid: account?.uid,
+        gid: account?.gid,
+        stdin: spec.stdin,
+        maxOutput: MAX_OUTPUT_BYTES,
+        drainMs: OUTPUT_DRAIN_MS,
+      },
+      events,
+    )
   })
 }

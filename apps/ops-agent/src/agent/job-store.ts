@@ -2,9 +2,13 @@
  * The agent's memory of jobs, in its data dir: one file per job ID, created exclusively, so a job ID is executed at
  * most once — a duplicate delivery, a replay, or a restart in the middle of a job cannot run it twice. Results stay
  * for RESULT_RETENTION_MS so a controller can collect them later.
+ *
+ * The writes on a job's path (claim, finish) are synchronous: a record is a few hundred bytes into the page cache, a
+ * few microseconds of system calls, where the promise API costs a thread-pool round trip per open, write and close —
+ * measured as ~15% of an agent's CPU per job when 25 agents share a process.
  */
-import { constants } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { renameSync, writeFileSync } from 'node:fs'
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { RESULT_RETENTION_MS } from '../limits.js'
 import type { Job } from '../protocol/job.js'
@@ -32,6 +36,8 @@ export interface JobRecord {
 
 export class JobStore {
   readonly dir: string
+  /** records of the jobs this process claimed and has not finished: finish() need not read them back */
+  readonly #open = new Map<string, JobRecord>()
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'jobs')
@@ -63,12 +69,9 @@ export class JobStore {
       argv: job.command?.argv,
     }
     try {
-      const handle = await open(this.#path(job.id), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
-      try {
-        await handle.writeFile(JSON.stringify(rec))
-      } finally {
-        await handle.close()
-      }
+      // 'wx': created exclusively, so only one claim of an ID ever succeeds
+      writeFileSync(this.#path(job.id), JSON.stringify(rec), { flag: 'wx', mode: 0o600 })
+      this.#open.set(job.id, rec)
       return true
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
@@ -77,7 +80,8 @@ export class JobStore {
   }
 
   async finish(id: string, result: unknown, output?: JobRecord['output']): Promise<void> {
-    const rec = await this.get(id)
+    const rec = this.#open.get(id) ?? (await this.get(id))
+    this.#open.delete(id)
     if (rec === undefined) return
     await this.#write({ ...rec, state: 'finished', finishedAt: Date.now(), result, output })
   }
@@ -85,7 +89,10 @@ export class JobStore {
   /** Marks a running job as handed over to the next process (an upgrade restart): init will not call it lost. */
   async handover(id: string): Promise<void> {
     const rec = await this.get(id)
-    if (rec !== undefined) await this.#write({ ...rec, handover: true })
+    if (rec === undefined) return
+    const next = { ...rec, handover: true }
+    if (this.#open.has(id)) this.#open.set(id, next)
+    await this.#write(next)
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -121,7 +128,7 @@ export class JobStore {
 
   async #write(rec: JobRecord): Promise<void> {
     const tmp = `${this.#path(rec.id)}.tmp`
-    await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 })
-    await rename(tmp, this.#path(rec.id))
+    writeFileSync(tmp, JSON.stringify(rec), { mode: 0o600 })
+    renameSync(tmp, this.#path(rec.id))
   }
 }

@@ -27,7 +27,7 @@ export interface Fleet {
   close(): Promise<void>
 }
 
-/** Once the table is as big as expected, nothing may change for this long before it counts as settled. */
+/** When the agent at `via` cannot say how many nodes it reaches, the table is settled after this long without a change. */
 const SETTLE_MS = 100
 
 export class FleetJoinError extends Error {
@@ -56,8 +56,9 @@ export async function joinFleet(init: FleetInit): Promise<Fleet> {
     await node.stop()
     throw new FleetJoinError(`cannot join the fleet through ${init.via}: ${(err as Error).message}`)
   }
-  // settled: we route to as many nodes as the agent at `via` says we can reach through it, then a quiet moment
-  let expected = 1
+  // settled: we route to as many nodes as the agent at `via` says we can reach through it; when it cannot say, a
+  // quiet moment without route changes after the first route
+  let expected: number | undefined
   try {
     expected = (await node.request<InfoReply>(viaPeer, INFO_CHANNEL, {}, { signal: AbortSignal.timeout(timeout) }))
       .reachable
@@ -70,7 +71,11 @@ export async function joinFleet(init: FleetInit): Promise<Fleet> {
   }
   node.on('route:change', onChange)
   const deadline = Date.now() + timeout
-  while (Date.now() < deadline && (node.reachable().length < expected || Date.now() - last < SETTLE_MS)) {
+  const settled = (): boolean =>
+    expected !== undefined
+      ? node.reachable().length >= expected
+      : node.reachable().length > 0 && Date.now() - last >= SETTLE_MS
+  while (Date.now() < deadline && !settled()) {
     await new Promise(r => setTimeout(r, 25))
   }
   node.off('route:change', onChange)
