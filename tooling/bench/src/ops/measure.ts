@@ -39,6 +39,19 @@ export function medianRun(runs: Measurement[]): Measurement {
 
 const TIMEOUT_MS = 15 * 60_000
 
+/** How to start the ops-agent CLI: the file to run and the arguments before the subcommand. */
+export interface CliCommand {
+  file: string
+  args: string[]
+  /** for the table */
+  label: string
+}
+
+/** The workspace's CLI (apps/ops-agent/dist, unbundled ESM), run by this Node. */
+export function repoCli(): CliCommand {
+  return { file: process.execPath, args: [opsAgentCli()], label: 'repo build' }
+}
+
 function expectOutput(command: string[], text: string): boolean {
   // `true` prints nothing; `hostname` prints the machine's name — every "host" here is this machine
   return command[0] === 'hostname' ? text.trim().length > 0 : true
@@ -50,9 +63,10 @@ export async function opsAgentCliRun(
   via: string,
   command: string[],
   hosts: number,
+  cli: CliCommand = repoCli(),
 ): Promise<Measurement> {
-  const args = [opsAgentCli(), 'exec', '--key', keyFile, '--via', via, '--target', '*', '--json', '--', ...command]
-  const r = await timed(process.execPath, args, { env: process.env, timeoutMs: TIMEOUT_MS })
+  const args = [...cli.args, 'exec', '--key', keyFile, '--via', via, '--target', '*', '--json', '--', ...command]
+  const r = await timed(cli.file, args, { env: process.env, timeoutMs: TIMEOUT_MS })
   const results: { line: Line; status: string; stdout: string }[] = []
   for (const line of r.lines) {
     if (!line.text.startsWith('{"peer"')) continue

@@ -6,10 +6,13 @@
  *   node tooling/bench/dist/ops/ops-bench.js [--sizes 10,100,500] [--commands true,hostname] [--runs 3]
  *        [--runs-large 1] [--topology tree] [--branching 8] [--per-process 25] [--pdsh-fanout 32]
  *        [--ansible-forks 50] [--kex curve25519-sha256|default] [--no-pdsh] [--no-ansible] [--cpu-prof DIR] [--quick]
+ *        [--cli release|repo]
  *
  * --runs: runs per tool and cell (the median run is shown); --runs-large: runs of the baselines above 100 hosts
- * (Ansible on 500 hosts takes minutes a run on two cores).
+ * (Ansible on 500 hosts takes minutes a run on two cores). --cli: which ops-agent CLI is timed — the release artifact
+ * (`npm run build:agent`, what ships; default) or the workspace's unbundled build.
  */
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
@@ -23,7 +26,9 @@ import {
   medianRun,
   opsAgentCliRun,
   pdshRun,
+  repoCli,
 } from './measure.js'
+import { idleAgentRss, releaseCli } from './release.js'
 import { type SshFarm, startSshFarm } from './sshd.js'
 import { type Row, table, targets } from './table.js'
 import { ensureTools, versionOf } from './tools.js'
@@ -44,6 +49,7 @@ const { values } = parseArgs({
     'no-ansible': { type: 'boolean' },
     'cpu-prof': { type: 'string' },
     quick: { type: 'boolean' },
+    cli: { type: 'string', default: 'release' },
   },
 })
 const quick = values.quick === true
@@ -149,7 +155,7 @@ async function runSize(hosts: number): Promise<void> {
       if (interrupted) return
       if (r < runs) {
         log(`${hosts} × ${cmd}: ops-agent exec (CLI), run ${r + 1}`)
-        results.cli!.push(await opsAgentCliRun(keyFile, fleet.root, command, hosts))
+        results.cli!.push(await opsAgentCliRun(keyFile, fleet.root, command, hosts, cli))
       }
       if (r < baselineRuns && farm !== undefined && withPdsh) {
         log(`${hosts} × ${cmd}: pdsh, run ${r + 1}`)
@@ -168,7 +174,7 @@ async function runSize(hosts: number): Promise<void> {
       {
         hosts,
         cmd,
-        tool: 'ops-agent exec (CLI: start + join + run)',
+        tool: `ops-agent exec (CLI, ${cli.label}: start + join + run)`,
         m: medianRun(results.cli!),
         runs: runs,
         kind: 'cli',
@@ -209,23 +215,20 @@ async function runSize(hosts: number): Promise<void> {
   await fleet.stop({ graceful: false })
 }
 
-/** RSS of real `ops-agent agent` processes, one agent each, idle after joining. */
+/** RSS of real `ops-agent agent` processes of the timed CLI (one agent each, as on a fleet host), idle after joining. */
 async function idleDedicatedRss(): Promise<number[]> {
-  const fleet = await startFleet({
-    count: 3,
-    topology: 'line',
-    agentsPerProcess: 1,
-    dir: join(work, 'idle'),
-    logLevel: 'error',
-  })
-  try {
-    await new Promise(r => setTimeout(r, 5_000))
-    return fleet.stats().map(s => s.rssBytes / 2 ** 20)
-  } finally {
-    await fleet.stop({ graceful: false })
-  }
+  const key = join(work, 'idle.key')
+  const id = execFileSync(cli.file, [...cli.args, 'keygen', '--key', key], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop()!
+  return idleAgentRss(cli, work, id)
 }
 
+if (values.cli !== 'release' && values.cli !== 'repo')
+  throw new Error(`--cli must be release or repo, not ${values.cli}`)
+const cli = values.cli === 'release' ? await releaseCli(work) : repoCli()
+log(`timing the ops-agent CLI: ${cli.label} (${cli.file})`)
 const started = new Date()
 const loadAtStart = load()
 try {
