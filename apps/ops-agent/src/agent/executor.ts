@@ -39,6 +39,13 @@ interface Account {
   home: string
 }
 
+let inherited: NodeJS.ProcessEnv | undefined
+/** The agent's own environment, copied once: reading process.env is a call into C++ per variable. */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  inherited ??= { ...process.env }
+  return inherited
+}
+
 /** Looks a user up in the system's account database. */
 export function lookupUser(name: string): Account {
   let line: string
@@ -91,7 +98,7 @@ export function runCommand(
 
   return new Promise(resolve => {
     const env = {
-      ...process.env,
+      ...inheritedEnv(),
       ...(account !== undefined ? { HOME: account.home, USER: spec.runAs, LOGNAME: spec.runAs } : {}),
       ...spec.env,
     }
