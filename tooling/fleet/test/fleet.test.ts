@@ -48,7 +48,8 @@ describe('startFleet', () => {
         key,
         fleet: overlay,
         selectors: parseSelectors(['host=agent-01*']),
-        command: { argv: ['sh', '-c', 'echo $PPID'] },
+        // the command's parent is the agent's launcher (ops-agent's command launcher process); its parent, the agent
+        command: { argv: ['sh', '-c', 'cut -d" " -f4 /proc/$PPID/stat'] },
       })
       expect(run.summary).toMatchObject({ targeted: 2, ok: 2 })
       const byHost = Object.fromEntries(run.results.map(r => [r.host, Number(r.stdout.trim())]))
