@@ -45,16 +45,13 @@ export {
 export * from './interface.js'
 export {
   DEFAULT_LIMITS,
-  FRAMES_PER_TURN,
   INBOUND_HANDLERS_PER_TURN,
-  LOG_THROTTLE_MS,
   MAX_YAMUX_FRAME_BYTES,
   resolveLimits,
-  STREAM_CHANGES_PER_TURN,
   STREAM_LIMIT_STRIKES,
   WS_MAX_MESSAGE_BYTES,
 } from './limits.js'
-export { childLogger, type LogFn, type Logger, logThrottled, silentLogger } from './logger.js'
+export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js'
 export { createNetwork, type Network, type NetworkEvents, type NetworkInit } from './network.js'
 export {
   createMemoryHub,
@@ -65,7 +62,7 @@ export {
   type MemoryLinkOptions,
   memory,
 } from './transports/memory.js'
-export { isQuicAvailable, isQuicInstalled, type QuicInit, quic } from './transports/quic.js'
+export { isQuicAvailable, type QuicInit, quic } from './transports/quic.js'
 export { type TcpInit, tcp } from './transports/tcp.js'
 export { type WsInit, ws } from './transports/ws.js'
 export { createUpgrader, NOISE_PROTOCOL, type UpgraderInit, YAMUX_PROTOCOL } from './upgrader.js'

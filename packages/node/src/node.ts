@@ -23,7 +23,7 @@ import {
   type Connection,
   childLogger,
   createNetwork,
-  isQuicInstalled,
+  isQuicAvailable,
   type Limits,
   type Logger,
   loadOrCreateKey,
@@ -176,13 +176,10 @@ export interface Node extends EventEmitter<NodeEvents> {
   metrics(): NodeMetrics
 }
 
-/**
- * The transports a node gets when none are given: tcp, ws, memory, and quic when its optional package is installed
- * (its native module loads on the first QUIC listen or dial, so a node that never uses QUIC does not pay for it).
- */
+/** The transports a node gets when none are given: tcp, ws, memory, and quic when its native module loads. */
 export async function defaultTransports(): Promise<TransportFactory[]> {
   const list = [tcp(), ws(), memory()]
-  if (isQuicInstalled()) list.push(quic())
+  if (await isQuicAvailable()) list.push(quic())
   return list
 }
 

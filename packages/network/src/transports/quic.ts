@@ -26,6 +26,7 @@ import type {
   MultiaddrConnection,
   PeerId,
 } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { QUIC_V1 } from '@multiformats/multiaddr-matcher'
 import { withoutPeerId } from '../address.js'
@@ -52,8 +53,6 @@ import type {
   TransportComponents,
   TransportFactory,
 } from '../interface.js'
-import { libp2pLogger } from '../libp2p-logger.js'
-import { logThrottled } from '../logger.js'
 import { type NativeQuicConnection, QuicStreamMuxer } from './quic-streams.js'
 
 const QUIC_PACKAGE = '@chainsafe/libp2p-quic'
@@ -81,25 +80,6 @@ type QuicLib = typeof import('@chainsafe/libp2p-quic')
  */
 export function quic(init: QuicInit = {}): TransportFactory {
   return components => new QuicTransport(components, init)
-}
-
-/**
- * Whether the QUIC transport's optional package is installed, without loading its native module (cheap: a node that
- * lists `quic()` loads it on its first QUIC listen or dial, and a module that cannot load fails there, with the
- * install hint).
- *
- * @example
- * ```ts
- * const transports = [tcp(), ...(isQuicInstalled() ? [quic()] : [])]
- * ```
- */
-export function isQuicInstalled(): boolean {
-  try {
-    assertInstalled()
-    return true
-  } catch {
-    return false
-  }
 }
 
 /**
@@ -179,20 +159,13 @@ interface QuicUpgradeOptions {
 class QuicTransport implements Transport {
   readonly name = 'quic'
   readonly #components: TransportComponents
-  readonly #init: QuicInit
-  /** the native module is loaded on first listen/dial: a node that never uses QUIC does not pay its memory or threads */
-  #loaded: Promise<Libp2pTransport> | undefined
+  readonly #lib: Promise<Libp2pTransport>
 
   constructor(components: TransportComponents, init: QuicInit) {
     assertInstalled()
     this.#components = components
-    this.#init = init
-  }
-
-  #lib(): Promise<Libp2pTransport> {
-    const { limits, privateKey } = this.#components
-    const init = this.#init
-    this.#loaded ??= loadQuic().then(lib =>
+    const { limits } = components
+    this.#lib = loadQuic().then(lib =>
       lib.quic({
         handshakeTimeout: limits.handshakeTimeoutMs,
         maxIdleTimeout: init.maxIdleTimeoutMs ?? lib.defaultOptions.maxIdleTimeout,
@@ -201,9 +174,9 @@ class QuicTransport implements Transport {
         maxConcurrentStreamLimit: limits.maxInboundStreams,
         maxStreamData: init.maxStreamData ?? lib.defaultOptions.maxStreamData,
         maxConnectionData: init.maxConnectionData ?? lib.defaultOptions.maxConnectionData,
-      })({ privateKey, logger: libp2pLogger() }),
+      })({ privateKey: components.privateKey, logger: defaultLogger() }),
     )
-    return this.#loaded
+    this.#lib.catch(() => {}) // reported by the first listen/dial
   }
 
   handles(addr: Multiaddr): boolean {
@@ -212,7 +185,7 @@ class QuicTransport implements Transport {
 
   async dial(addr: Multiaddr, options: DialOptions): Promise<Connection> {
     const shown = addr.toString()
-    const lib = await this.#lib()
+    const lib = await this.#lib
     const signal = options.signal
     if (signal?.aborted === true) throw new AbortError(`dial ${shown}`)
     const target = await resolveHost(addr).catch((err: unknown) => {
@@ -261,7 +234,7 @@ class QuicTransport implements Transport {
   }
 
   async listen(addr: Multiaddr, options: ListenOptions): Promise<Listener> {
-    const lib = await this.#lib()
+    const lib = await this.#lib
     const { gate, logger } = this.#components
     const shim = {
       upgradeInbound: async (maConn: MultiaddrConnection, opts: QuicUpgradeOptions) => {
@@ -270,7 +243,7 @@ class QuicTransport implements Transport {
         try {
           ticket = gate.admit('inbound', maConn.remoteAddr)
         } catch (err) {
-          logThrottled(logger, 'warn', { remote, reason: messageOf(err) }, 'inbound connection refused')
+          logger.warn({ remote, reason: messageOf(err) }, 'inbound connection refused')
           options.onConnectionError?.(err as Error, maConn.remoteAddr)
           throw err // the libp2p listener closes the QUIC connection
         }
@@ -278,7 +251,7 @@ class QuicTransport implements Transport {
           options.onConnection(this.#adopt(maConn, opts, 'inbound', ticket, options, remote))
         } catch (err) {
           ticket.release()
-          logThrottled(logger, 'info', { remote, reason: messageOf(err) }, 'inbound connection failed')
+          logger.info({ remote, reason: messageOf(err) }, 'inbound connection failed')
           options.onConnectionError?.(err as Error, maConn.remoteAddr)
           throw err
         }
@@ -343,7 +316,7 @@ class QuicTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    const lib = await this.#loaded?.catch(() => undefined)
+    const lib = await this.#lib.catch(() => undefined)
     await (lib as { stop?: () => Promise<void> } | undefined)?.stop?.()
   }
 }

@@ -39,7 +39,6 @@ import type {
   TransportFactory,
 } from '../interface.js'
 import { deadPeerTimeoutMs, WS_MAX_MESSAGE_BYTES } from '../limits.js'
-import { logThrottled } from '../logger.js'
 import { parseWsAddr, requestPath, type WsTarget, wsSuffix, wsUrl } from './ws-address.js'
 
 export interface WsInit {
@@ -209,12 +208,7 @@ class WsTransport implements Transport {
       try {
         ticket = gate.admit('inbound', remoteAddr)
       } catch (err) {
-        logThrottled(
-          logger,
-          'warn',
-          { remote: remoteAddr.toString(), reason: messageOf(err) },
-          'inbound connection refused',
-        )
+        logger.warn({ remote: remoteAddr.toString(), reason: messageOf(err) }, 'inbound connection refused')
         options.onConnectionError?.(err as Error, remoteAddr)
         refuse(socket, 503, 'Service Unavailable')
         return
@@ -245,12 +239,7 @@ class WsTransport implements Transport {
               options.onConnection(connection)
             },
             (err: unknown) => {
-              logThrottled(
-                logger,
-                'info',
-                { remote: remoteAddr.toString(), reason: messageOf(err) },
-                'inbound connection failed',
-              )
+              logger.info({ remote: remoteAddr.toString(), reason: messageOf(err) }, 'inbound connection failed')
               options.onConnectionError?.(err as Error, remoteAddr)
             },
           )
