@@ -62,7 +62,7 @@ export {
   type MemoryLinkOptions,
   memory,
 } from './transports/memory.js'
-export { isQuicAvailable, type QuicInit, quic } from './transports/quic.js'
+export { isQuicAvailable, isQuicInstalled, type QuicInit, quic } from './transports/quic.js'
 export { type TcpInit, tcp } from './transports/tcp.js'
 export { type WsInit, ws } from './transports/ws.js'
 export { createUpgrader, NOISE_PROTOCOL, type UpgraderInit, YAMUX_PROTOCOL } from './upgrader.js'

@@ -180,6 +180,7 @@ describe('quic without its optional native package', () => {
     expect(out.createError).toBe('TransportUnavailableError ERR_TRANSPORT_UNAVAILABLE')
     expect(out.createMessage).toContain('the optional package @chainsafe/libp2p-quic is not installed')
     expect(out.createMessage).toMatch(/npm install @chainsafe\/libp2p-quic@\d+\.\d+\.\d+/)
+    expect(out.installed).toBe('false')
     expect(out.available).toBe('false')
   })
 
@@ -191,6 +192,23 @@ describe('quic without its optional native package', () => {
     expect(out.listenMessage).toContain(`did not load on ${process.platform}-${process.arch}`)
     expect(out.listenMessage).toContain('npm install @chainsafe/libp2p-quic@')
     expect(out.dialError).toBe('TransportUnavailableError ERR_TRANSPORT_UNAVAILABLE')
+    expect(out.installed).toBe('true') // installed is cheap to ask: it does not load the binary
     expect(out.available).toBe('false')
+  })
+
+  it('the native module loads on the first QUIC listen, not when the network is created', async () => {
+    if (!existsSync(dist)) throw new Error(`${dist} is missing: build the package first (pnpm exec tsc -b)`)
+    const script = `
+      const net = await import(${JSON.stringify(dist)})
+      const fs = await import('node:fs')
+      const loaded = () => fs.readFileSync('/proc/self/maps', 'utf8').includes('libp2p-quic')
+      const n = net.createNetwork({ privateKey: await net.generateKey(), transports: [net.tcp(), net.quic()] })
+      await n.listen('tcp://127.0.0.1:0')
+      const before = loaded()
+      await n.listen('quic://127.0.0.1:0')
+      process.stdout.write(JSON.stringify({ before, after: loaded() }))
+      await n.close()`
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { env: process.env })
+    expect(JSON.parse(stdout)).toEqual({ before: false, after: true })
   })
 })

@@ -23,7 +23,7 @@ import {
   type Connection,
   childLogger,
   createNetwork,
-  isQuicAvailable,
+  isQuicInstalled,
   type Limits,
   type Logger,
   loadOrCreateKey,
@@ -176,10 +176,13 @@ export interface Node extends EventEmitter<NodeEvents> {
   metrics(): NodeMetrics
 }
 
-/** The transports a node gets when none are given: tcp, ws, memory, and quic when its native module loads. */
+/**
+ * The transports a node gets when none are given: tcp, ws, memory, and quic when its optional package is installed
+ * (its native module loads on the first QUIC listen or dial, so a node that never uses QUIC does not pay for it).
+ */
 export async function defaultTransports(): Promise<TransportFactory[]> {
   const list = [tcp(), ws(), memory()]
-  if (await isQuicAvailable()) list.push(quic())
+  if (isQuicInstalled()) list.push(quic())
   return list
 }
 

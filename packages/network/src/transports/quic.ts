@@ -83,6 +83,25 @@ export function quic(init: QuicInit = {}): TransportFactory {
 }
 
 /**
+ * Whether the QUIC transport's optional package is installed, without loading its native module (cheap: a node that
+ * lists `quic()` loads it on its first QUIC listen or dial, and a module that cannot load fails there, with the
+ * install hint).
+ *
+ * @example
+ * ```ts
+ * const transports = [tcp(), ...(isQuicInstalled() ? [quic()] : [])]
+ * ```
+ */
+export function isQuicInstalled(): boolean {
+  try {
+    assertInstalled()
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
  * Whether the QUIC transport can run here (its optional native package is installed and loads).
  *
  * @example
@@ -159,13 +178,20 @@ interface QuicUpgradeOptions {
 class QuicTransport implements Transport {
   readonly name = 'quic'
   readonly #components: TransportComponents
-  readonly #lib: Promise<Libp2pTransport>
+  readonly #init: QuicInit
+  /** the native module is loaded on first listen/dial: a node that never uses QUIC does not pay its memory or threads */
+  #loaded: Promise<Libp2pTransport> | undefined
 
   constructor(components: TransportComponents, init: QuicInit) {
     assertInstalled()
     this.#components = components
-    const { limits } = components
-    this.#lib = loadQuic().then(lib =>
+    this.#init = init
+  }
+
+  #lib(): Promise<Libp2pTransport> {
+    const { limits, privateKey } = this.#components
+    const init = this.#init
+    this.#loaded ??= loadQuic().then(lib =>
       lib.quic({
         handshakeTimeout: limits.handshakeTimeoutMs,
         maxIdleTimeout: init.maxIdleTimeoutMs ?? lib.defaultOptions.maxIdleTimeout,
@@ -174,9 +200,9 @@ class QuicTransport implements Transport {
         maxConcurrentStreamLimit: limits.maxInboundStreams,
         maxStreamData: init.maxStreamData ?? lib.defaultOptions.maxStreamData,
         maxConnectionData: init.maxConnectionData ?? lib.defaultOptions.maxConnectionData,
-      })({ privateKey: components.privateKey, logger: defaultLogger() }),
+      })({ privateKey, logger: defaultLogger() }),
     )
-    this.#lib.catch(() => {}) // reported by the first listen/dial
+    return this.#loaded
   }
 
   handles(addr: Multiaddr): boolean {
@@ -185,7 +211,7 @@ class QuicTransport implements Transport {
 
   async dial(addr: Multiaddr, options: DialOptions): Promise<Connection> {
     const shown = addr.toString()
-    const lib = await this.#lib
+    const lib = await this.#lib()
     const signal = options.signal
     if (signal?.aborted === true) throw new AbortError(`dial ${shown}`)
     const target = await resolveHost(addr).catch((err: unknown) => {
@@ -234,7 +260,7 @@ class QuicTransport implements Transport {
   }
 
   async listen(addr: Multiaddr, options: ListenOptions): Promise<Listener> {
-    const lib = await this.#lib
+    const lib = await this.#lib()
     const { gate, logger } = this.#components
     const shim = {
       upgradeInbound: async (maConn: MultiaddrConnection, opts: QuicUpgradeOptions) => {
@@ -316,7 +342,7 @@ class QuicTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    const lib = await this.#lib.catch(() => undefined)
+    const lib = await this.#loaded?.catch(() => undefined)
     await (lib as { stop?: () => Promise<void> } | undefined)?.stop?.()
   }
 }
