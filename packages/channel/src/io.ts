@@ -181,6 +181,11 @@ export class StreamWriter {
     this.done.catch(err => this.#fail(toError(err)))
   }
 
+  /** true while bytes wait for the next flush */
+  get queued(): boolean {
+    return this.#queued.length > 0
+  }
+
   /** true once `pipe()` handed the write side to a source */
   get piped(): boolean {
     return this.#piped

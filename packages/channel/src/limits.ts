@@ -81,6 +81,21 @@ export const REJECT_DRAIN_BYTES = 64 * 1024
 /** How long closing a stream after its handler returned may take before the stream is reset. */
 export const HANDLER_CLOSE_TIMEOUT_MS = 5_000
 
+/**
+ * Strike scores (see `protocolStrikes`) leak this much per second: a peer that wastes fewer than one stream a second
+ * on average is never cut off, and one that stopped is forgiven within `2 × protocolStrikes` seconds.
+ */
+export const STRIKE_LEAK_PER_SECOND = 1
+
+/** Peers whose strike scores a registry remembers (~100 bytes each); past it the least recently charged is forgotten. */
+export const MAX_STRIKE_PEERS = 4096
+
+/**
+ * Strikes for a frame whose length prefix declares more than the wire allows (a 1 GiB header, say): no correct
+ * implementation sends one, so a few cut the connection. The frame's body is never read.
+ */
+export const OVERSIZED_FRAME_STRIKES = 8
+
 /** Tunable limits of one channel registry; every field has a default in {@link DEFAULT_CHANNEL_LIMITS}. */
 export interface ChannelLimits {
   /** ms from an inbound stream's arrival to the end of its handshake (selection, header, auth); slowloris stops here */
@@ -89,7 +104,12 @@ export interface ChannelLimits {
   maxPendingHandshakes: number
   /** inbound streams mid-handshake at once from one peer */
   maxPendingHandshakesPerPeer: number
-  /** handshake protocol violations and timeouts on one connection before the whole connection is aborted */
+  /**
+   * strike score at which a peer's connection is aborted. A strike is an inbound stream that ended without selecting
+   * a channel (it asked only for unknown channels, or was reset or closed first), a handshake protocol violation
+   * (OVERSIZED_FRAME_STRIKES for a frame over a wire limit) or a handshake timeout. Scores are per peer and outlive
+   * the connection, leaking STRIKE_LEAK_PER_SECOND: a peer that reconnects and carries on is cut at its next strike.
+   */
   protocolStrikes: number
 }
 
@@ -100,7 +120,8 @@ export const DEFAULT_CHANNEL_LIMITS: Readonly<ChannelLimits> = Object.freeze({
   maxPendingHandshakes: 256,
   // one peer cannot take all the handshake slots
   maxPendingHandshakesPerPeer: 32,
-  // one bad stream closes that stream only; a peer that keeps doing it loses the connection
+  // one bad stream closes that stream only; a peer that keeps doing it (32 in a burst, or more than one a second
+  // for long) loses the connection
   protocolStrikes: 32,
 })
 

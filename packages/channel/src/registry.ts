@@ -5,10 +5,11 @@
  * go-libp2p dialers included), then for channels with a header reads the HELLO, picks a version, runs the auth
  * policy, checks the concurrency limit and answers ACCEPT or REJECT; then calls the handler. A stream that breaks the
  * protocol or stalls is closed with the matching outcome; the connection and its other streams carry on, unless the
- * same connection keeps misbehaving (limits.protocolStrikes).
+ * peer keeps misbehaving (limits.protocolStrikes: strikes per peer, remembered across connections). Refusals are
+ * cheap — no stack traces, no timers for streams the caller already reset — since a flood is made of them.
  */
 import type { Connection, Logger, PeerId, Stream } from '@pnet/network'
-import { childLogger, silentLogger } from '@pnet/network'
+import { childLogger, logThrottled, silentLogger, withoutStack } from '@pnet/network'
 import { type AuthContext, type AuthPolicy, allowAll, type Claims } from './auth.js'
 import { ChannelStream } from './channel-stream.js'
 import { type Deadline, deadline, within } from './deadline.js'
@@ -22,7 +23,7 @@ import {
   type Hello,
   type RejectCodeName,
 } from './header.js'
-import { raceSignal, StreamReader, StreamWriter } from './io.js'
+import { FrameTooLargeError, raceSignal, StreamReader, StreamWriter } from './io.js'
 import {
   type ChannelLimits,
   DEFAULT_MAX_CONCURRENT,
@@ -33,9 +34,12 @@ import {
   MAX_HEADER_FRAME_BYTES,
   MAX_MULTISTREAM_MESSAGE_BYTES,
   MAX_PROPOSALS,
+  MAX_STRIKE_PEERS,
+  OVERSIZED_FRAME_STRIKES,
   REJECT_DRAIN_BYTES,
   REJECT_LINGER_MS,
   resolveChannelLimits,
+  STRIKE_LEAK_PER_SECOND,
 } from './limits.js'
 import { checkMetadata, type Metadata } from './metadata.js'
 import {
@@ -47,6 +51,7 @@ import {
   parseMultistreamMessage,
 } from './multistream.js'
 import { checkMessageSize } from './open.js'
+import { StrikeLedger } from './strikes.js'
 import { chooseVersion, normalizeVersions, type VersionRange, type VersionSpec } from './versions.js'
 import { lengthPrefixed, WireError } from './wire.js'
 
@@ -112,6 +117,8 @@ export interface ConnectionLike {
   readonly closed?: Promise<unknown>
   /** used to cut a connection that keeps breaking the protocol */
   abort?(err: Error): void
+  /** used to hold a connection from a peer still over the strike limit (then it is aborted) */
+  mute?(reason: Error): void
 }
 
 export interface ChannelStats {
@@ -221,7 +228,9 @@ class Registry implements ChannelRegistry {
   #pending = 0
   #unknownChannel = 0
   #selectionFailures = 0
-  readonly #strikes = new WeakMap<object, number>()
+  readonly #strikes: StrikeLedger
+  /** connections already aborted for strikes (one log line and one abort each) */
+  readonly #struckOut = new WeakSet<object>()
   readonly #watched = new WeakMap<object, Set<AbortController>>()
   readonly #running = new Set<AbortController>()
   readonly #closing = new AbortController()
@@ -230,6 +239,11 @@ class Registry implements ChannelRegistry {
     this.localPeer = init.localPeer
     this.limits = resolveChannelLimits(init.limits)
     this.#log = childLogger(init.logger ?? silentLogger, { component: 'channel' })
+    this.#strikes = new StrikeLedger({
+      leakPerSecond: STRIKE_LEAK_PER_SECOND,
+      maxPeers: MAX_STRIKE_PEERS,
+      cap: 2 * this.limits.protocolStrikes,
+    })
   }
 
   handle(name: string, handler: ChannelHandler, options: HandleOptions = {}): void {
@@ -297,13 +311,17 @@ class Registry implements ChannelRegistry {
   readonly accept = (stream: Stream, connection?: ConnectionLike | Connection): void => {
     const peer = stream.remotePeer.toString()
     if (this.#closing.signal.aborted) {
-      stream.abort(new Error('channel registry is closed'))
+      stream.abort(withoutStack(() => new Error('channel registry is closed')))
+      return
+    }
+    if (this.#strikes.score(peer) >= this.limits.protocolStrikes) {
+      this.#holdBanned(stream, connection, peer)
       return
     }
     const fromPeer = this.#pendingByPeer.get(peer) ?? 0
     if (this.#pending >= this.limits.maxPendingHandshakes || fromPeer >= this.limits.maxPendingHandshakesPerPeer) {
       this.#log.debug({ remote: peer, pending: this.#pending, fromPeer }, 'too many channel handshakes; stream reset')
-      stream.abort(new Error('too many channel handshakes in progress'))
+      stream.abort(withoutStack(() => new Error('too many channel handshakes in progress')))
       return
     }
     this.#pending++
@@ -325,19 +343,63 @@ class Registry implements ChannelRegistry {
       .finally(release)
   }
 
-  #strike(connection: ConnectionLike | undefined, peer: string, reason: string): void {
-    if (connection === undefined) return
-    const n = (this.#strikes.get(connection) ?? 0) + 1
-    this.#strikes.set(connection, n)
-    if (n === this.limits.protocolStrikes) {
-      this.#log.warn(
-        { remote: peer, strikes: n, reason },
-        'peer keeps breaking the channel protocol; connection aborted',
-      )
-      connection.abort?.(
-        new ChannelProtocolError('*', peer, `${n} channel protocol violations on one connection (last: ${reason})`),
-      )
+  /**
+   * Charges the peer for a stream it wasted or broke; at limits.protocolStrikes its connection is aborted. The score
+   * is the peer's, not the connection's: a peer cut off that reconnects and carries on is cut at its next strike.
+   */
+  #strike(connection: ConnectionLike | undefined, peer: string, reason: string, weight = 1): void {
+    const score = this.#strikes.charge(peer, weight)
+    if (score < this.limits.protocolStrikes || connection === undefined || this.#struckOut.has(connection)) return
+    this.#struckOut.add(connection)
+    const strikes = Math.floor(score)
+    // a peer cut off that reconnects at once is cut again and again: one line a second at most
+    logThrottled(
+      this.#log,
+      'warn',
+      { remote: peer, strikes, reason },
+      'peer keeps wasting or breaking channel streams; connection aborted',
+    )
+    connection.abort?.(
+      new ChannelProtocolError(
+        '*',
+        peer,
+        `${strikes} channel protocol strikes (streams without a channel, violations, timeouts; last: ${reason})`,
+      ),
+    )
+  }
+
+  /**
+   * A stream from a peer still over the strike limit (cut off, and straight back): no negotiation. Cutting it again
+   * would only buy another handshake a moment later, so the connection is muted — nothing more it sends is read, its
+   * own writes stall — until its score has leaked below the limit, then aborted. The attempt costs a strike.
+   */
+  #holdBanned(stream: Stream, connection: ConnectionLike | undefined, peer: string): void {
+    const score = this.#strikes.charge(peer, 1)
+    if (connection === undefined || this.#struckOut.has(connection)) {
+      stream.abort(withoutStack(() => new ChannelProtocolError('*', peer, 'over the strike limit')))
+      return
     }
+    this.#struckOut.add(connection)
+    const holdMs = Math.ceil(((score - this.limits.protocolStrikes + 1) / STRIKE_LEAK_PER_SECOND) * 1000)
+    const reason = `still over the strike limit (${Math.floor(score)} strikes): held ${holdMs} ms, then closed`
+    const err = new ChannelProtocolError('*', peer, reason)
+    logThrottled(
+      this.#log,
+      'warn',
+      { remote: peer, strikes: Math.floor(score), holdMs },
+      'peer over the strike limit is back; connection muted',
+    )
+    if (connection.mute === undefined) {
+      connection.abort?.(err)
+      return
+    }
+    connection.mute(err)
+    const timer = setTimeout(() => connection.abort?.(err), holdMs)
+    timer.unref()
+    connection.closed?.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    )
   }
 
   async #negotiate(stream: Stream, connection: ConnectionLike | undefined, release: () => void): Promise<void> {
@@ -365,6 +427,9 @@ class Registry implements ChannelRegistry {
 
     // selection: multistream-select, answered like js-libp2p's handle() (the header may come before or not at all)
     let entry: Entry | undefined
+    // refused only for being unknown, or also by an auth policy (a policy refusal is not the caller's fault)
+    let unknown = false
+    let denied = false
     try {
       let afterNa = false
       for (let proposals = 1; entry === undefined; proposals++) {
@@ -373,12 +438,14 @@ class Registry implements ChannelRegistry {
         if (payload === undefined) {
           // the caller gave up (e.g. after `na`); nothing more to say
           release()
+          if (!denied) this.#strike(connection, peer, unknown ? 'asked only for unknown channels' : 'no channel asked')
           await this.#closeQuietly(stream, reader, writer)
           return
         }
         if (afterNa && payload[0] === FrameType.HELLO && !looksLikeMultistream(payload)) {
           // a pnet caller sent its header optimistically for the channel we just refused: it will not propose again
           release()
+          if (!denied) this.#strike(connection, peer, 'asked for an unknown channel')
           await this.#linger(stream, reader, writer)
           return
         }
@@ -392,6 +459,7 @@ class Registry implements ChannelRegistry {
         }
         const candidate = this.#channels.get(proposal)
         if (candidate === undefined) {
+          unknown = true
           this.#unknownChannel++
           this.#log.debug({ remote: peer, channel: proposal }, 'no such channel')
           writer.push(multistreamMessage(NA))
@@ -399,6 +467,7 @@ class Registry implements ChannelRegistry {
           continue
         }
         if (!candidate.header && !(await this.#headerlessAllowed(candidate, stream, signal))) {
+          denied = true
           candidate.rejected.UNAUTHORIZED++
           writer.push(multistreamMessage(NA))
           afterNa = true
@@ -412,10 +481,15 @@ class Registry implements ChannelRegistry {
       this.#selectionFailures++
       const reason = limit.expired ? 'handshake timed out during protocol selection' : messageOf(err)
       this.#log.debug({ remote: peer, reason }, 'channel selection failed; stream reset')
-      if (err instanceof WireError || limit.expired) this.#strike(connection, peer, reason)
+      // garbage, a timeout, or a stream reset before it selected anything: each is a strike
+      if (!this.#closing.signal.aborted) {
+        this.#strike(connection, peer, reason, err instanceof FrameTooLargeError ? OVERSIZED_FRAME_STRIKES : 1)
+      }
+      // the caller reset it (a churning peer does, thousands a second): nobody to answer, nothing to abort
+      if (stream.status !== 'open') return
       // answers already queued (na…) go out before the reset
-      await within(REJECT_LINGER_MS, () => writer.flush()).catch(noop)
-      stream.abort(new ChannelProtocolError('?', peer, reason))
+      if (writer.queued) await within(REJECT_LINGER_MS, () => writer.flush()).catch(noop)
+      stream.abort(withoutStack(() => new ChannelProtocolError('?', peer, reason)))
       return
     }
 
@@ -573,6 +647,7 @@ class Registry implements ChannelRegistry {
     if (err instanceof ChannelClosedError || (!expired && !(err instanceof Rejection) && !(err instanceof WireError))) {
       // the stream died or the caller left: nobody to tell
       this.#log.debug({ remote: peer, channel: entry.name, reason: messageOf(err) }, 'caller went away mid-handshake')
+      if (!this.#closing.signal.aborted) this.#strike(connection, peer, 'left in the middle of a channel handshake')
       stream.abort(toError(err))
       return
     }
@@ -583,11 +658,11 @@ class Registry implements ChannelRegistry {
     this.#log.debug({ remote: peer, channel: entry.name, outcome: code, reason }, 'channel refused')
     writer.push(lengthPrefixed(encodeHeaderFrame({ type: 'reject', code, reason, supported })))
     if (code === 'PROTOCOL_ERROR' || code === 'HANDSHAKE_TIMEOUT') {
-      this.#strike(connection, peer, reason)
+      this.#strike(connection, peer, reason, err instanceof FrameTooLargeError ? OVERSIZED_FRAME_STRIKES : 1)
       // say why, then reset: a peer that breaks the protocol gets no more of our time
       await within(REJECT_LINGER_MS, () => writer.flush()).catch(noop)
       reader.stop()
-      stream.abort(new ChannelProtocolError(entry.name, peer, reason))
+      stream.abort(withoutStack(() => new ChannelProtocolError(entry.name, peer, reason)))
       return
     }
     await this.#linger(stream, reader, writer)

@@ -238,7 +238,7 @@ describe.each(adapters)('channels over $name', adapter => {
       }
     }
     const err = await serverSide.closed
-    expect(err?.message ?? '').toMatch(/3 channel protocol violations on one connection/)
+    expect(err?.message ?? '').toMatch(/3 channel protocol strikes \(.*last: multistream message does not end/)
     await waitFor(() => p.connection.status !== 'open', 'the client to see the connection cut')
   })
 })

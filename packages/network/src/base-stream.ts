@@ -5,7 +5,7 @@
  * once the stream has ended.
  */
 import type { PeerId } from '@libp2p/interface'
-import { StreamAbortedError, StreamStateError } from './errors.js'
+import { StreamAbortedError, StreamStateError, withoutStack } from './errors.js'
 import type {
   AbortOptions,
   Chunk,
@@ -197,7 +197,10 @@ export abstract class BaseStream implements Stream {
 
   abort(err: Error): void {
     if (this.#ended) return
-    const error = new StreamAbortedError(this.remotePeer.toString(), this.id, err.message, { cause: err })
+    // the cause has the stack that matters; the wrapper's would only repeat it
+    const error = withoutStack(
+      () => new StreamAbortedError(this.remotePeer.toString(), this.id, err.message, { cause: err }),
+    )
     this.sendReset(err)
     this.fail(error, 'aborted')
   }

@@ -24,7 +24,7 @@ import type {
   Stream,
 } from './interface.js'
 import { INBOUND_HANDLERS_PER_TURN, STREAM_LIMIT_STRIKES } from './limits.js'
-import type { Logger } from './logger.js'
+import { type Logger, logThrottled } from './logger.js'
 
 let nextConnectionId = 0
 
@@ -98,6 +98,7 @@ export abstract class ConnectionBase implements Connection {
   abstract newStream(options?: AbortOptions): Promise<Stream>
   abstract close(options?: AbortOptions): Promise<void>
   abstract abort(err: Error): void
+  abstract mute(reason: Error): void
 
   get rttMs(): number | undefined {
     return undefined
@@ -137,19 +138,19 @@ export abstract class ConnectionBase implements Connection {
     if (this.status !== 'open' || this.#init.onStream === undefined) return false
     if (this.#inboundOpen < this.limits.maxInboundStreams) return true
     this.#strikes++
-    this.log.warn(
-      { peer: this.remotePeer.toString(), limit: this.limits.maxInboundStreams, strikes: this.#strikes },
-      'inbound stream refused: past limits.maxInboundStreams',
-    )
-    if (this.#strikes >= STREAM_LIMIT_STRIKES) {
-      queueMicrotask(() =>
-        this.abort(
-          new ProtocolViolationError(
-            this.remotePeer.toString(),
-            `kept opening streams past limits.maxInboundStreams (${this.limits.maxInboundStreams}); ${this.#strikes} refused`,
-          ),
-        ),
+    // one line when it starts and one when the peer is cut off: a log line per refusal would amplify the flood
+    if (this.#strikes === 1) {
+      logThrottled(
+        this.log,
+        'warn',
+        { peer: this.remotePeer.toString(), limit: this.limits.maxInboundStreams },
+        'inbound stream refused: past limits.maxInboundStreams',
       )
+    }
+    if (this.#strikes === STREAM_LIMIT_STRIKES) {
+      const reason = `kept opening streams past limits.maxInboundStreams (${this.limits.maxInboundStreams}); ${this.#strikes} refused`
+      logThrottled(this.log, 'warn', { peer: this.remotePeer.toString(), reason }, 'peer cut off')
+      queueMicrotask(() => this.abort(new ProtocolViolationError(this.remotePeer.toString(), reason)))
     }
     return false
   }

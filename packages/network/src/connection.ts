@@ -103,6 +103,11 @@ export class MuxedConnection extends ConnectionBase implements StreamOwner {
     this.#gone(undefined)
   }
 
+  /** Native QUIC streams cannot be held back from here: a muted connection is aborted. */
+  mute(reason: Error): void {
+    this.abort(reason)
+  }
+
   abort(err: Error): void {
     if (this.status === 'closed') return
     this.log.debug({ peer: this.remotePeer.toString(), reason: err.message }, 'connection aborted')

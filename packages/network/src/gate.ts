@@ -9,6 +9,7 @@ import {
   TooManyConnectionsError,
   TooManyConnectionsPerPeerError,
   TooManyPendingHandshakesError,
+  withoutStack,
 } from './errors.js'
 import type { AdmissionTicket, ConnectionGate, Direction, Limits } from './interface.js'
 
@@ -42,13 +43,19 @@ export function createGate(limits: Readonly<Limits>): Gate {
     shut() {
       shut = true
     },
-    admit(direction: Direction, remoteAddr: Multiaddr): AdmissionTicket {
-      const addr = remoteAddr.toString()
-      if (shut) throw new ConnectionClosedError(addr, 'network is shutting down')
-      if (open >= limits.maxConnections) throw new TooManyConnectionsError(addr, limits.maxConnections)
+    admits(direction: Direction): boolean {
+      return !shut && open < limits.maxConnections && (direction !== 'inbound' || pending < limits.maxPendingHandshakes)
+    },
+    admit(direction: Direction, remoteAddr: Multiaddr | (() => Multiaddr)): AdmissionTicket {
+      const addr = (): string => (typeof remoteAddr === 'function' ? remoteAddr() : remoteAddr).toString()
+      if (shut) throw new ConnectionClosedError(addr(), 'network is shutting down')
+      // refusals come by the thousand in a connection flood: no stacks (they would only show the accept loop)
+      if (open >= limits.maxConnections) {
+        throw withoutStack(() => new TooManyConnectionsError(addr(), limits.maxConnections))
+      }
       const inbound = direction === 'inbound'
       if (inbound && pending >= limits.maxPendingHandshakes) {
-        throw new TooManyPendingHandshakesError(addr, limits.maxPendingHandshakes)
+        throw withoutStack(() => new TooManyPendingHandshakesError(addr(), limits.maxPendingHandshakes))
       }
       open++
       if (inbound) pending++

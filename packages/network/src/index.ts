@@ -45,13 +45,16 @@ export {
 export * from './interface.js'
 export {
   DEFAULT_LIMITS,
+  FRAMES_PER_TURN,
   INBOUND_HANDLERS_PER_TURN,
+  LOG_THROTTLE_MS,
   MAX_YAMUX_FRAME_BYTES,
   resolveLimits,
+  STREAM_CHANGES_PER_TURN,
   STREAM_LIMIT_STRIKES,
   WS_MAX_MESSAGE_BYTES,
 } from './limits.js'
-export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js'
+export { childLogger, type LogFn, type Logger, logThrottled, silentLogger } from './logger.js'
 export { createNetwork, type Network, type NetworkEvents, type NetworkInit } from './network.js'
 export {
   createMemoryHub,

@@ -128,6 +128,13 @@ export interface Connection {
   close(options?: AbortOptions): Promise<void>
   /** Immediate close: every stream is reset. */
   abort(err: Error): void
+  /**
+   * Stops reading from the remote: nothing more it sends is processed, and TCP and muxer flow control soon stop it
+   * sending. The connection keeps its slot until closed or aborted. For a peer that must not be served but would
+   * come straight back if cut off (a tarpit: cutting it would cost us a handshake per reconnect). Connections whose
+   * transport cannot stop reading (QUIC) are aborted with `reason` instead.
+   */
+  mute(reason: Error): void
   /** Resolves when the connection is closed, with the error that closed it, if any. */
   readonly closed: Promise<Error | undefined>
 }
@@ -210,6 +217,11 @@ export interface UpgradeOptions extends AbortOptions, ConnectionHandlers {
   remotePeer?: PeerId
   /** the admission ticket from {@link ConnectionGate.admit}, released when the connection ends */
   ticket?: AdmissionTicket
+  /**
+   * When the connection arrived (`Date.now()`), if the transport waited before upgrading it (e.g. for its first
+   * byte): `limits.handshakeTimeoutMs` counts from there. Default: now.
+   */
+  startedAt?: number
 }
 
 /** Secures and multiplexes a raw byte connection: multistream-select → /noise → multistream-select → /yamux/1.0.0. */
@@ -222,9 +234,16 @@ export interface Upgrader {
 export interface ConnectionGate {
   /**
    * Reserves a connection slot before the handshake. Throws TooManyConnectionsError or
-   * TooManyPendingHandshakesError (inbound only) when full; the caller then drops the raw connection.
+   * TooManyPendingHandshakesError (inbound only) when full; the caller then drops the raw connection. The address
+   * only names the remote in errors: pass a function when building it costs more than admitting (a flood).
    */
-  admit(direction: Direction, remoteAddr: Multiaddr): AdmissionTicket
+  admit(direction: Direction, remoteAddr: Multiaddr | (() => Multiaddr)): AdmissionTicket
+  /**
+   * False when `admit` would refuse now (connection count, pending handshakes; the per-peer limit is checked at
+   * bind). A cheap check a transport can make before building anything for a new socket: under a connection flood
+   * most sockets are refused, and each thing built for them is garbage a moment later.
+   */
+  admits?(direction: Direction): boolean
 }
 
 export interface AdmissionTicket {

@@ -27,6 +27,22 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
  */
 export const INBOUND_HANDLERS_PER_TURN = 32
 
+/**
+ * yamux frames decoded per event-loop turn and connection, and of those, stream opens and resets (each starts or ends
+ * a handler's work, the costly part of a frame). When either budget is spent the connection's socket is paused and
+ * decoding goes on in the next turn: a peer that packs thousands of frames into one read (a stream bomb, a flood of
+ * tiny frames) gets its turn like every other connection instead of holding the event loop, and TCP backpressure
+ * slows it down. Bulk data is not affected: 512 full frames are 32 MiB.
+ */
+export const FRAMES_PER_TURN = 512
+export const STREAM_CHANGES_PER_TURN = 32
+
+/**
+ * Log lines about things a remote can make happen at will (refused connections, peers cut off) are written at most
+ * once per this many ms per message and logger; the next line counts the ones dropped (see logThrottled).
+ */
+export const LOG_THROTTLE_MS = 1_000
+
 /** A peer that has this many inbound streams refused for being past the limit is disconnected. */
 export const STREAM_LIMIT_STRIKES = 32
 

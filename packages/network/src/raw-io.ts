@@ -89,9 +89,10 @@ class SocketIO extends BaseIO {
   readonly #socket: Socket
   #done = false
 
-  constructor(socket: Socket, remoteAddr: Multiaddr) {
+  constructor(socket: Socket, remoteAddr: Multiaddr, first?: Uint8Array) {
     super(remoteAddr)
     this.#socket = socket
+    if (first !== undefined) this.onData(first)
     socket.setNoDelay(true)
     socket.on('data', (buf: Buffer) => this.onData(buf))
     socket.on('end', () => this.handlers.end())
@@ -160,9 +161,11 @@ class SocketIO extends BaseIO {
  * ```ts
  * const io = socketToIO(socket, multiaddr('/ip4/127.0.0.1/tcp/4001'))
  * ```
+ *
+ * `first`: bytes already read from the socket by whoever had it before (delivered first).
  */
-export function socketToIO(socket: Socket, remoteAddr: Multiaddr): RawIO {
-  return new SocketIO(socket, remoteAddr)
+export function socketToIO(socket: Socket, remoteAddr: Multiaddr, first?: Uint8Array): RawIO {
+  return new SocketIO(socket, remoteAddr, first)
 }
 
 class MessageStreamIO extends BaseIO {

@@ -21,7 +21,6 @@
  */
 import type { Socket } from 'node:net'
 import type { ComponentLogger, MultiaddrConnection, PrivateKey, StreamMuxerFactory } from '@libp2p/interface'
-import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   AbortError,
@@ -31,13 +30,15 @@ import {
   messageOf,
   NetworkError,
   UnexpectedPeerError,
+  withoutStack,
 } from './errors.js'
-import { handshake, NOISE_PROTOCOL, YAMUX_PROTOCOL } from './handshake.js'
+import { handshake, NOISE_PROTOCOL, noiseStaticKey, signingOnce, YAMUX_PROTOCOL } from './handshake.js'
 import type { Connection, Direction, Limits, RawConnection, UpgradeOptions, Upgrader } from './interface.js'
+import { libp2pLogger } from './libp2p-logger.js'
 import type { Logger } from './logger.js'
 import { MuxerSelect } from './mss-lite.js'
 import { NoiseChannel } from './noise-channel.js'
-import { duplexToIO, messageStreamToIO, type RawIO, socketToIO } from './raw-io.js'
+import { Buffering, duplexToIO, messageStreamToIO, type RawIO, socketToIO } from './raw-io.js'
 import { YamuxSession } from './yamux/session.js'
 
 export { NOISE_PROTOCOL, YAMUX_PROTOCOL }
@@ -46,7 +47,7 @@ export interface UpgraderInit {
   privateKey: PrivateKey
   limits: Readonly<Limits>
   logger: Logger
-  /** libp2p component logger for the handshake internals (debug-based, silent unless DEBUG is set) */
+  /** libp2p component logger for the handshake internals (default: @libp2p/logger's when DEBUG is set, else none) */
   componentLogger?: ComponentLogger
 }
 
@@ -82,22 +83,35 @@ const OFFERED_MUXERS = new Map<string, StreamMuxerFactory>([
  */
 export function createUpgrader(init: UpgraderInit): StackUpgrader {
   const localPeer = peerIdFromPrivateKey(init.privateKey)
-  const componentLogger = init.componentLogger ?? defaultLogger()
+  const componentLogger = init.componentLogger ?? libp2pLogger()
+  const staticKey = noiseStaticKey()
+  const identity = signingOnce(init.privateKey)
 
   async function upgradeIO(io: RawIO, direction: Direction, options: UpgradeOptions): Promise<Connection> {
-    const addr = io.remoteAddr.toString()
+    // only error messages need the address as text: not built for the sockets of a flood that fail early
+    const addr = (): string => io.remoteAddr.toString()
     const timeoutMs = init.limits.handshakeTimeoutMs
-    const timeout = AbortSignal.timeout(timeoutMs)
-    const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+    // a timer cleared when the upgrade ends, not AbortSignal.timeout(): a connection flood would otherwise keep one
+    // live timer (and a signal linked to the caller's) per attempt for the whole timeout, long after the socket died
+    const deadline = new AbortController()
+    const signal = deadline.signal
+    const left = Math.max(0, timeoutMs - (Date.now() - (options.startedAt ?? Date.now())))
+    const timer = setTimeout(() => deadline.abort(new DOMException('handshake timed out', 'TimeoutError')), left)
+    timer.unref()
+    const onAbort = (): void => deadline.abort(options.signal?.reason)
+    if (options.signal?.aborted === true) onAbort()
+    else options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
+      // the dialer speaks first: until it does, an inbound socket costs a buffer and a timer, nothing more
+      if (direction === 'inbound') await firstBytes(io, signal)
       const hs = await handshake(
         io,
         direction,
-        { privateKey: init.privateKey, componentLogger, muxers: OFFERED_MUXERS },
+        { privateKey: identity, peerId: localPeer, componentLogger, muxers: OFFERED_MUXERS, staticKey },
         signal,
       )
       if (options.remotePeer !== undefined && !options.remotePeer.equals(hs.remotePeer)) {
-        throw new UnexpectedPeerError(addr, options.remotePeer.toString(), hs.remotePeer.toString())
+        throw new UnexpectedPeerError(addr(), options.remotePeer.toString(), hs.remotePeer.toString())
       }
       options.ticket?.bind(hs.remotePeer)
       let session: YamuxSession | undefined
@@ -122,7 +136,7 @@ export function createUpgrader(init: UpgraderInit): StackUpgrader {
         onPlaintext: pieces => route(pieces),
         onError: err => {
           route = () => {}
-          if (session !== undefined) session.abort(new HandshakeError(addr, err.message, { cause: err }))
+          if (session !== undefined) session.abort(new HandshakeError(addr(), err.message, { cause: err }))
           else fail(err)
         },
       })
@@ -137,7 +151,7 @@ export function createUpgrader(init: UpgraderInit): StackUpgrader {
           YAMUX_PROTOCOL,
           direction,
           bytes => channel.write(bytes),
-          addr,
+          addr(),
           rest => {
             route = hold
             pending.push(...rest)
@@ -178,10 +192,13 @@ export function createUpgrader(init: UpgraderInit): StackUpgrader {
       live.start()
       return live
     } catch (err) {
-      const error = classify(err, addr, timeout, options.signal, timeoutMs)
+      const error = classify(err, addr, signal, options.signal, timeoutMs)
       io.destroy(error)
       options.ticket?.release()
       throw error
+    } finally {
+      clearTimeout(timer)
+      options.signal?.removeEventListener('abort', onAbort)
     }
   }
 
@@ -191,6 +208,44 @@ export function createUpgrader(init: UpgraderInit): StackUpgrader {
     upgradeOutbound: (raw: RawConnection, options: UpgradeOptions) => upgradeIO(duplexToIO(raw), 'outbound', options),
     upgradeInbound: (raw: RawConnection, options: UpgradeOptions) => upgradeIO(duplexToIO(raw), 'inbound', options),
   }
+}
+
+/**
+ * Resolves once the remote has sent something (kept for the handshake), rejects if the pipe ends, fails or the signal
+ * fires first. A connection flood (connect, close) ends here without building any handshake state or error stack.
+ */
+function firstBytes(io: RawIO, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const hold = new Buffering()
+    let settled = false
+    const settle = (err?: Error): void => {
+      if (settled) return
+      settled = true
+      signal.removeEventListener('abort', onAbort)
+      io.attach(hold) // everything seen so far went into `hold`; the handshake gets it replayed
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    const onAbort = (): void =>
+      settle(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)))
+    io.attach({
+      data: buf => {
+        hold.data(buf)
+        settle()
+      },
+      end: () => {
+        hold.end()
+        settle(withoutStack(() => new HandshakeError(io.remoteAddr.toString(), 'closed before the handshake began')))
+      },
+      error: err => {
+        hold.error(err)
+        settle(err)
+      },
+      drain: () => {},
+    })
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 /**
@@ -207,13 +262,13 @@ function takeOver(conn: MultiaddrConnection): RawIO {
 
 function classify(
   err: unknown,
-  addr: string,
+  addr: () => string,
   timeout: AbortSignal,
   user: AbortSignal | undefined,
   timeoutMs: number,
 ): Error {
   if (err instanceof NetworkError) return err
-  if (user?.aborted === true) return new AbortError(`handshake with ${addr}`, { cause: err })
-  if (timeout.aborted) return new HandshakeTimeoutError(addr, timeoutMs)
-  return new HandshakeError(addr, messageOf(err), { cause: err })
+  if (user?.aborted === true) return new AbortError(`handshake with ${addr()}`, { cause: err })
+  if (timeout.aborted) return new HandshakeTimeoutError(addr(), timeoutMs)
+  return new HandshakeError(addr(), messageOf(err), { cause: err })
 }

@@ -3,13 +3,18 @@ import { afterEach, describe, expect, it } from 'vitest'
 import {
   type Connection,
   createNetwork,
+  FRAMES_PER_TURN,
   generateKey,
   IdleTimeoutError,
   INBOUND_HANDLERS_PER_TURN,
   type Limits,
+  LOG_THROTTLE_MS,
+  logThrottled,
   type Network,
   ProtocolViolationError,
+  STREAM_CHANGES_PER_TURN,
   STREAM_LIMIT_STRIKES,
+  type Stream,
   StreamResetError,
   TooManyStreamsError,
   tcp,
@@ -173,6 +178,110 @@ describe('limits', () => {
     expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(2 * INBOUND_HANDLERS_PER_TURN)
     expect(perTurn.size).toBeGreaterThanOrEqual(Math.floor(burst / (2 * INBOUND_HANDLERS_PER_TURN)))
     expect(await echoes(conn)).toBe(true)
+  })
+
+  it(`STREAM_CHANGES_PER_TURN (${STREAM_CHANGES_PER_TURN}): a burst of stream opens and resets is decoded a few per turn; a bystander is served meanwhile`, async () => {
+    const n = createNetwork({ privateKey: await generateKey(), transports: [tcp()] })
+    networks.push(n)
+    let turn = 0
+    let counting = true
+    const tick = (): void => {
+      turn++
+      if (counting) setImmediate(tick)
+    }
+    setImmediate(tick)
+    const perTurn = new Map<number, number>()
+    const count = (): void => {
+      perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1)
+    }
+    let changes = 0
+    let seenByBystander = -1
+    const bursts = new Set<Connection>()
+    n.handle((stream, connection) => {
+      if (!bursts.has(connection)) {
+        seenByBystander = changes
+        stream.sink(stream.source).catch(() => {})
+        return
+      }
+      changes++
+      count()
+      void stream.closed.then(() => {
+        changes++
+        count()
+      })
+    })
+    n.on('connection', c => {
+      if (bursts.size === 0) bursts.add(c)
+    })
+    const [addr] = await n.listen('tcp://127.0.0.1:0')
+    const conn = await (await client()).dial(addr!.toString())
+    await waitFor(() => bursts.size === 1, 'the burst connection on the server')
+    const calm = await (await client()).dial(addr!.toString())
+    const burst = 1_000
+    // SYN and RST for each stream, all written at once; the bystander's request right behind them
+    const streams = await Promise.all(Array.from({ length: burst }, () => conn.newStream()))
+    for (const st of streams) st.abort(new Error('churn'))
+    const echoed = calm.newStream().then(async st => {
+      await st.sink([enc.encode('still here')])
+      return dec.decode(await readAll(st))
+    })
+    expect(await echoed).toBe('still here')
+    await waitFor(() => changes === 2 * burst, 'every open and reset to be handled')
+    counting = false
+    expect(seenByBystander).toBeGreaterThanOrEqual(0)
+    expect(seenByBystander).toBeLessThan(2 * burst) // served while the burst was still being decoded
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(STREAM_CHANGES_PER_TURN)
+    expect(perTurn.size).toBeGreaterThanOrEqual(Math.floor((2 * burst) / STREAM_CHANGES_PER_TURN))
+  })
+
+  it(`FRAMES_PER_TURN (${FRAMES_PER_TURN}): a flood of tiny frames is decoded a budget per turn`, async () => {
+    const n = createNetwork({ privateKey: await generateKey(), transports: [tcp()] })
+    networks.push(n)
+    let received: Stream | undefined
+    n.handle(stream => {
+      received = stream
+      void readAll(stream).catch(() => {})
+    })
+    const [addr] = await n.listen('tcp://127.0.0.1:0')
+    const conn = await (await client()).dial(addr!.toString())
+    const frames = 5_000
+    const st = await conn.newStream()
+    await waitFor(() => received !== undefined, 'the stream on the server')
+    // bytes the server took in per event-loop turn, sampled by a setImmediate chain
+    const perTurn: number[] = []
+    let last = 0
+    let counting = true
+    const tick = (): void => {
+      const now = received!.stats.bytesIn
+      if (now > last) perTurn.push(now - last)
+      last = now
+      if (counting) setImmediate(tick)
+    }
+    setImmediate(tick)
+    await st.sink(Array.from({ length: frames }, () => Uint8Array.of(1))) // one DATA frame each
+    await waitFor(() => received!.stats.bytesIn === frames, 'every byte on the server')
+    counting = false
+    expect(Math.max(...perTurn)).toBeLessThanOrEqual(FRAMES_PER_TURN)
+    expect(perTurn.length).toBeGreaterThanOrEqual(Math.floor(frames / FRAMES_PER_TURN))
+  })
+
+  it(`LOG_THROTTLE_MS (${LOG_THROTTLE_MS}): what a remote can cause at will is logged once per interval, with a count`, async () => {
+    const log = recordingLogger()
+    for (let i = 0; i < 50; i++) logThrottled(log, 'warn', { i }, 'inbound connection refused')
+    logThrottled(log, 'warn', () => ({ other: true }), 'peer cut off') // another message: its own interval
+    expect(log.records.map(r => r.msg)).toEqual(['inbound connection refused', 'peer cut off'])
+    await delay(LOG_THROTTLE_MS + 50)
+    logThrottled(log, 'warn', { i: 50 }, 'inbound connection refused')
+    expect(log.records.at(-1)?.fields).toEqual({ i: 50, suppressed: 49 })
+    // a refusal flood through the real path: many refused sockets, few lines
+    const s = await server({ maxPendingHandshakes: 1, handshakeTimeoutMs: 2_000 })
+    await rawSocket(s.port)
+    await delay(100)
+    const refused = await Promise.all(Array.from({ length: 40 }, () => rawSocket(s.port)))
+    await Promise.all(refused.map(r => r.closed))
+    const lines = s.log.records.filter(r => r.msg === 'inbound connection refused')
+    expect(lines.length).toBeGreaterThanOrEqual(1)
+    expect(lines.length).toBeLessThanOrEqual(3)
   })
 
   it('handshakeTimeoutMs: a socket that never speaks is closed, as is a half-done handshake', async () => {

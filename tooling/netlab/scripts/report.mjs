@@ -83,14 +83,17 @@ const parts = [
   section('flood', '5. Floods against one node', f => [
     [
       'faults injected',
-      `each attack alone for ${f.phaseMs / 1000} s, then all at once; the attacker pinned to the other core`,
+      `each attack alone for ${f.phaseMs / 1000} s, then all at once; the attacker pinned to the other core, redialing with the same identity when cut`,
     ],
     ['legit ping p50 / p99, unloaded', `${num(f.calmP50Ms)} / ${num(f.calmP99Ms)} ms (${f.calmPings} pings)`],
     ...f.phases.map(p => [
       `under ${p.attacks.split(',').length > 1 ? 'all at once' : p.attacks}`,
       `p50 ${num(p.p50Ms)} ms, p99 ${num(p.p99Ms)} ms = **${num(p.p99Ratio)}×** unloaded${p.p99Ratio > 10 ? ' (over 10×: FAILS)' : ''}; ${p.lost} of ${p.pings + p.lost} pings lost; RSS peak ${num(p.rssPeakMiB ?? 0)} MiB; ${attackText(p)}`,
     ]),
-    ['target RSS before / peak', `${num(f.rssBeforeMiB)} / ${num(f.rssPeakMiB)} MiB`],
+    [
+      'target RSS before / peak',
+      `${num(f.rssBeforeMiB)} / ${num(f.rssPeakMiB)} MiB (growth ${num(f.rssPeakMiB - f.rssBeforeMiB)} MiB${f.rssGrowthLimitMiB === undefined ? '' : `, limit ${num(f.rssGrowthLimitMiB)}`})`,
+    ],
   ]),
   section('security', '6. Security', f => [
     ['wrong peer ID at a known address', f.wrongPeerId ? `refused (${f.wrongPeerId.error}), no link kept` : '—'],
@@ -120,10 +123,17 @@ function attackText(p) {
   if (a.connectAttempts > 0)
     parts.push(`${num(p.connectAttemptsPerSec)} connects/s (${num(a.connectAccepted)} accepted)`)
   if (a.halfOpen > 0) parts.push(`${a.halfOpen} half-open, ${a.halfOpenClosedByTarget} closed by the node`)
-  if (a.streamsOpened + a.streamsRefused > 0)
-    parts.push(`${num(a.streamsOpened)} streams opened, ${num(a.streamsRefused)} refused`)
-  if (a.oversizedSent > 0) parts.push(`${a.oversizedSent} oversized frames, ${a.oversizedRefused} refused`)
-  return parts.join(', ')
+  if (a.streamsOpened + a.streamsRefused > 0) {
+    parts.push(
+      `bombs: ${num(a.streamsOpened)} streams opened, ${num(a.streamsRefused)} not (cut or stalled), ${num(a.bombConnectionsCut ?? 0)} connections cut, ${num(a.bombDialsFailed ?? 0)} redials refused`,
+    )
+  }
+  if (a.oversizedSent > 0) {
+    parts.push(
+      `${num(a.oversizedSent)} oversized frames, ${num(a.oversizedRefused)} refused, ${num(a.oversizedConnectionsCut ?? 0)} connections cut, ${num(a.oversizedDialsFailed ?? 0)} redials refused`,
+    )
+  }
+  return parts.join('; ')
 }
 
 function soakRows(f) {

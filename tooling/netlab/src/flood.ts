@@ -5,8 +5,10 @@
  *
  * - connect: TCP connection attempts at `--connect-rate` per second, each closed at once (or when refused);
  * - half-open: `--half-open` sockets that start multistream-select and a Noise handshake, then go silent;
- * - stream bomb: an authenticated pnet connection opening streams as fast as the node lets it, never reading;
- * - oversized: authenticated streams that name a channel, then declare a 1 GiB header frame and keep sending.
+ * - stream bomb: authenticated pnet connections opening streams as fast as the node lets them, for a channel that
+ *   does not exist (one keeps its streams open and never reads, the others reset each at once), redialing when cut;
+ * - oversized: authenticated streams that name a channel, then declare a 1 GiB header frame and keep sending,
+ *   redialing at once when cut.
  *
  * Flags: --target HOST:PORT --peer PEER_ID --duration-ms N [--connect-rate N] [--half-open N] [--bombs N]
  *        [--attacks connect,half-open,bomb,oversized] (default: all)
@@ -40,11 +42,15 @@ const stats = {
   halfOpen: 0,
   halfOpenClosedByTarget: 0,
   streamsOpened: 0,
+  /** newStream() failed: the connection was gone, or the attacker's own stream limit was reached because the node
+   * stopped reading it (muted) */
   streamsRefused: 0,
   bombConnectionsCut: 0,
+  bombDialsFailed: 0,
   oversizedSent: 0,
   oversizedRefused: 0,
   oversizedConnectionsCut: 0,
+  oversizedDialsFailed: 0,
 }
 const until = Date.now() + durationMs
 const live = new Set<Socket>()
@@ -110,6 +116,7 @@ async function streamBomb(addr: string, first: { net: Net; conn: Conn }, keep: b
         try {
           conn = await net.dial(addr, { signal: AbortSignal.timeout(5_000) })
         } catch {
+          stats.bombDialsFailed++
           await new Promise(r => setTimeout(r, 100))
           continue
         }
@@ -148,11 +155,18 @@ async function oversized(addr: string, first: { net: Net; conn: Conn }): Promise
   const junk = new Uint8Array(64 * 1024).fill(0x41)
   try {
     while (Date.now() < until) {
-      try {
-        if (conn === undefined || conn.status !== 'open') {
-          stats.oversizedConnectionsCut += conn === undefined ? 0 : 1
+      if (conn === undefined || conn.status !== 'open') {
+        if (conn !== undefined) stats.oversizedConnectionsCut++
+        conn = undefined
+        try {
           conn = await net.dial(addr, { signal: AbortSignal.timeout(5_000) })
+        } catch {
+          // no pause: redialing at once is part of the attack
+          stats.oversizedDialsFailed++
+          continue
         }
+      }
+      try {
         const st = await conn.newStream({ signal: AbortSignal.timeout(2_000) })
         stats.oversizedSent++
         // a pnet channel, then a header frame declaring 1 GiB (varint 0x80 0x80 0x80 0x80 0x04), then data

@@ -1,7 +1,8 @@
 /**
  * Scenario 5: one node flooded — thousands of connection attempts per second, half-open handshakes, stream bombs,
  * oversized frames — while a legitimate neighbour pings it. Each attack alone, then all at once. The legitimate
- * peer's ping p99 must stay within 10× the unloaded one, the node's memory bounded, and the legitimate link intact.
+ * peer's ping p99 must stay within 10× the unloaded one under every attack, the node's memory bounded, the
+ * legitimate link intact, and the bombers cut off (they redial with the same identity and are cut again).
  */
 import { describe, expect, it } from 'vitest'
 import { type LabProcess, percentile, recordFigures, startDaemon, startPeer } from '../src/index.js'
@@ -12,19 +13,18 @@ const fx = labFixture()
 /** Seconds per attack phase (each attack alone, then all together). */
 const PHASE_MS = Number(process.env.NETLAB_FLOOD_MS ?? 6_000)
 const PHASES = ['connect', 'half-open', 'bomb', 'oversized', 'connect,half-open,bomb,oversized']
+/** The bound on the legitimate peer's ping p99 under each attack, as a multiple of the unloaded p99 (issue 9). */
+const P99_RATIO = 10
 /**
- * Attacks whose p99 bound is asserted in every run. Stream bombs and oversized frames (alone or in the mix) still
- * push the legitimate peer's p99 past 10× on this 2-core machine (15× and 13× in the last quiet-ish run, down from
- * up to 326× before inbound stream handlers were spread over event-loop turns): a known gap of issue 9, asserted
- * only with NETLAB_FLOOD_STRICT=1 until it is closed. Their figures are recorded either way.
+ * How much the target's RSS may grow over all the floods: 65–80 MiB measured (10 runs in a row), most of it V8 growing
+ * its young generation under the connection flood and keeping it. The margin (about 2×) is for V8 growing it once more
+ * on a busier machine; a leak of per-connection state (thousands of connections a second) would pass it within the
+ * first phase.
  */
-const STRICT = process.env.NETLAB_FLOOD_STRICT === '1'
-const BOUNDED = STRICT ? PHASES : ['connect', 'half-open']
-/** How much the target's RSS may grow over all the floods (V8 grows its heap under churn, then holds it). */
-const RSS_GROWTH_BYTES = 384 * 2 ** 20
+const RSS_GROWTH_BYTES = 160 * 2 ** 20
 
 describe.skipIf(!ROOT)(`scenario 5: floods against one node${NEEDS_ROOT}`, () => {
-  it(`a legitimate peer loses no ping and keeps its latency (p99 ≤ 10× unloaded under ${BOUNDED.join(', ')}${STRICT ? '' : '; bomb and oversized: recorded, asserted with NETLAB_FLOOD_STRICT=1 (known gap)'}); the node its memory`, async () => {
+  it(`a legitimate peer loses no ping and keeps its latency (p99 ≤ ${P99_RATIO}× unloaded under each attack and all at once); the node its memory, and cuts the bombers off`, async () => {
     // legit (0) — target (1) — attacker (2)
     const lab = fx.lab({
       hosts: 3,
@@ -120,16 +120,23 @@ describe.skipIf(!ROOT)(`scenario 5: floods against one node${NEEDS_ROOT}`, () =>
       phases,
       rssBeforeMiB: rssBefore / 2 ** 20,
       rssPeakMiB: peakRss / 2 ** 20,
+      rssGrowthLimitMiB: RSS_GROWTH_BYTES / 2 ** 20,
+      p99RatioLimit: P99_RATIO,
     })
+    // the attacks ran at strength, and the node cut the bombers off (each redials with the same identity)
+    const attack = (name: string) => phases.find(p => p.attacks === name)!.attack as Record<string, number>
+    expect(attack('connect').connectAttempts).toBeGreaterThan(1_000 * (PHASE_MS / 1000))
+    expect(attack('bomb').streamsOpened).toBeGreaterThan(1_000)
+    expect(attack('bomb').bombConnectionsCut).toBeGreaterThan(0)
+    expect(attack('oversized').oversizedSent).toBeGreaterThan(0)
+    expect(attack('oversized').oversizedConnectionsCut).toBeGreaterThan(0)
     const all = phases.at(-1)!.attack as Record<string, number>
     expect(all.connectAttempts).toBeGreaterThan(1_000 * (PHASE_MS / 1000))
-    expect(all.streamsOpened! + all.streamsRefused!).toBeGreaterThan(1_000)
+    expect(all.streamsOpened).toBeGreaterThan(0)
     expect(all.oversizedSent).toBeGreaterThan(0)
     for (const p of phases) {
       expect(p.lost, `${p.attacks}: pings lost`).toBe(0)
-      if (BOUNDED.includes(p.attacks as string)) {
-        expect(p.p99Ratio as number, `${p.attacks}: p99 ratio`).toBeLessThanOrEqual(10)
-      }
+      expect(p.p99Ratio as number, `${p.attacks}: p99 ratio`).toBeLessThanOrEqual(P99_RATIO)
     }
     expect(peakRss).toBeLessThan(rssBefore + RSS_GROWTH_BYTES)
   })

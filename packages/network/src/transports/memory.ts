@@ -28,6 +28,7 @@ import type {
   TransportComponents,
   TransportFactory,
 } from '../interface.js'
+import { logThrottled } from '../logger.js'
 import { BaseIO } from '../raw-io.js'
 import type { StackUpgrader } from '../upgrader.js'
 import { isStackUpgrader } from './shared.js'
@@ -192,7 +193,9 @@ class MemoryTransport implements Transport {
         try {
           ticket = components.gate.admit('inbound', end.remoteAddr)
         } catch (err) {
-          components.logger.warn(
+          logThrottled(
+            components.logger,
+            'warn',
             { remote: end.remoteAddr.toString(), reason: messageOf(err) },
             'inbound connection refused',
           )
@@ -212,7 +215,9 @@ class MemoryTransport implements Transport {
           .then(
             conn => options.onConnection(conn),
             (err: Error) => {
-              components.logger.info(
+              logThrottled(
+                components.logger,
+                'info',
                 { remote: end.remoteAddr.toString(), reason: err.message },
                 'inbound connection failed',
               )
@@ -262,7 +267,9 @@ class Pipe {
     if (this.link.blackhole || !this.link.active) return true
     // no copy: the session hands over fresh buffers (cipher output) and never touches them again
     for (const data of pieces) this.#enqueue({ data, at: this.#arrival(data.byteLength) })
-    this.#full = this.#inflight >= MEMORY_HIGH_WATER
+    // once full, the writer waits for drained(): a small write meanwhile must not clear the flag, or that drain
+    // never comes (the writer was told to wait, the pipe forgot it)
+    if (this.#inflight >= MEMORY_HIGH_WATER) this.#full = true
     return !this.#full
   }
 

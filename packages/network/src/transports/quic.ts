@@ -26,7 +26,6 @@ import type {
   MultiaddrConnection,
   PeerId,
 } from '@libp2p/interface'
-import { defaultLogger } from '@libp2p/logger'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { QUIC_V1 } from '@multiformats/multiaddr-matcher'
 import { withoutPeerId } from '../address.js'
@@ -53,6 +52,8 @@ import type {
   TransportComponents,
   TransportFactory,
 } from '../interface.js'
+import { libp2pLogger } from '../libp2p-logger.js'
+import { logThrottled } from '../logger.js'
 import { type NativeQuicConnection, QuicStreamMuxer } from './quic-streams.js'
 
 const QUIC_PACKAGE = '@chainsafe/libp2p-quic'
@@ -200,7 +201,7 @@ class QuicTransport implements Transport {
         maxConcurrentStreamLimit: limits.maxInboundStreams,
         maxStreamData: init.maxStreamData ?? lib.defaultOptions.maxStreamData,
         maxConnectionData: init.maxConnectionData ?? lib.defaultOptions.maxConnectionData,
-      })({ privateKey, logger: defaultLogger() }),
+      })({ privateKey, logger: libp2pLogger() }),
     )
     return this.#loaded
   }
@@ -269,7 +270,7 @@ class QuicTransport implements Transport {
         try {
           ticket = gate.admit('inbound', maConn.remoteAddr)
         } catch (err) {
-          logger.warn({ remote, reason: messageOf(err) }, 'inbound connection refused')
+          logThrottled(logger, 'warn', { remote, reason: messageOf(err) }, 'inbound connection refused')
           options.onConnectionError?.(err as Error, maConn.remoteAddr)
           throw err // the libp2p listener closes the QUIC connection
         }
@@ -277,7 +278,7 @@ class QuicTransport implements Transport {
           options.onConnection(this.#adopt(maConn, opts, 'inbound', ticket, options, remote))
         } catch (err) {
           ticket.release()
-          logger.info({ remote, reason: messageOf(err) }, 'inbound connection failed')
+          logThrottled(logger, 'info', { remote, reason: messageOf(err) }, 'inbound connection failed')
           options.onConnectionError?.(err as Error, maConn.remoteAddr)
           throw err
         }

@@ -1,5 +1,6 @@
 /**
- * TCP transport on @libp2p/tcp: sockets from the libp2p component, upgraded with our noise + yamux upgrader.
+ * TCP transport: dialing through @libp2p/tcp, listening on a plain net.Server (tcp-listener.ts); every socket is
+ * upgraded with our noise + yamux upgrader.
  *
  * Addresses: `/ip4/…/tcp/PORT`, `/ip6/…/tcp/PORT`, `/dns/NAME/tcp/PORT` (or `tcp://host:port`).
  *
@@ -10,11 +11,10 @@
  * ```
  */
 import type { Connection as Libp2pConnection, Upgrader as Libp2pUpgrader, MultiaddrConnection } from '@libp2p/interface'
-import { defaultLogger } from '@libp2p/logger'
 import { tcp as libp2pTcp, type TCPDialOptions as TcpDialOptions } from '@libp2p/tcp'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { TCP } from '@multiformats/multiaddr-matcher'
-import { AbortError, DialError, ListenError, messageOf, NetworkError } from '../errors.js'
+import { AbortError, DialError, messageOf, NetworkError } from '../errors.js'
 import type {
   Connection,
   DialOptions,
@@ -24,9 +24,11 @@ import type {
   TransportComponents,
   TransportFactory,
 } from '../interface.js'
+import { libp2pLogger } from '../libp2p-logger.js'
 import { deadPeerTimeoutMs } from '../limits.js'
 import type { StackUpgrader } from '../upgrader.js'
 import { isStackUpgrader } from './shared.js'
+import { listenTcp } from './tcp-listener.js'
 
 export interface TcpInit {
   /** listen backlog (default: Node's) */
@@ -68,7 +70,7 @@ class TcpTransport implements Transport {
       backlog: init.backlog,
       inboundSocketInactivityTimeout: deadPeerMs,
       outboundSocketInactivityTimeout: deadPeerMs,
-    })({ logger: defaultLogger() })
+    })({ logger: libp2pLogger() })
   }
 
   handles(addr: Multiaddr): boolean {
@@ -114,50 +116,21 @@ class TcpTransport implements Transport {
     return result
   }
 
-  async listen(addr: Multiaddr, options: ListenOptions): Promise<Listener> {
-    const shim = {
-      upgradeInbound: async (maConn: MultiaddrConnection, opts: { signal?: AbortSignal }) => {
-        let ticket: ReturnType<TransportComponents['gate']['admit']>
-        try {
-          ticket = this.#components.gate.admit('inbound', maConn.remoteAddr)
-        } catch (err) {
-          this.#components.logger.warn(
-            { remote: maConn.remoteAddr.toString(), reason: messageOf(err) },
-            'inbound connection refused',
-          )
-          options.onConnectionError?.(err as Error, maConn.remoteAddr)
-          throw err // the libp2p listener aborts the socket
-        }
-        try {
-          const connection = await this.#upgrader.upgradeMessageStream(maConn, 'inbound', {
-            signal: opts.signal, // the listener aborts handshakes in progress when it closes
-            transport: this.name,
-            ticket,
-            onStream: options.onStream,
-            onClose: options.onClose,
-          })
-          options.onConnection(connection)
-        } catch (err) {
-          this.#components.logger.info(
-            { remote: maConn.remoteAddr.toString(), reason: messageOf(err) },
-            'inbound connection failed',
-          )
-          options.onConnectionError?.(err as Error, maConn.remoteAddr)
-          throw err
-        }
+  listen(addr: Multiaddr, options: ListenOptions): Promise<Listener> {
+    // our own listener (tcp-listener.ts): sockets go to the upgrader without @libp2p/tcp's per-socket wrapper
+    return listenTcp(
+      {
+        addr,
+        backlog: this.#init.backlog,
+        noDelay: this.#init.noDelay ?? true,
+        inactivityTimeoutMs: deadPeerTimeoutMs(this.#components.limits),
+        handshakeTimeoutMs: this.#components.limits.handshakeTimeoutMs,
+        upgrader: this.#upgrader,
+        gate: this.#components.gate,
+        logger: this.#components.logger,
+        transport: this.name,
       },
-    } as unknown as Libp2pUpgrader
-    const listener = this.#lib.createListener({ upgrader: shim })
-    try {
-      await listener.listen(addr)
-    } catch (err) {
-      throw new ListenError(addr.toString(), messageOf(err), { cause: err })
-    }
-    return {
-      get addrs() {
-        return listener.getAddrs()
-      },
-      close: () => listener.close(),
-    }
+      options,
+    )
   }
 }

@@ -39,6 +39,7 @@ import type {
   TransportFactory,
 } from '../interface.js'
 import { deadPeerTimeoutMs, WS_MAX_MESSAGE_BYTES } from '../limits.js'
+import { logThrottled } from '../logger.js'
 import { parseWsAddr, requestPath, type WsTarget, wsSuffix, wsUrl } from './ws-address.js'
 
 export interface WsInit {
@@ -208,7 +209,12 @@ class WsTransport implements Transport {
       try {
         ticket = gate.admit('inbound', remoteAddr)
       } catch (err) {
-        logger.warn({ remote: remoteAddr.toString(), reason: messageOf(err) }, 'inbound connection refused')
+        logThrottled(
+          logger,
+          'warn',
+          { remote: remoteAddr.toString(), reason: messageOf(err) },
+          'inbound connection refused',
+        )
         options.onConnectionError?.(err as Error, remoteAddr)
         refuse(socket, 503, 'Service Unavailable')
         return
@@ -239,7 +245,12 @@ class WsTransport implements Transport {
               options.onConnection(connection)
             },
             (err: unknown) => {
-              logger.info({ remote: remoteAddr.toString(), reason: messageOf(err) }, 'inbound connection failed')
+              logThrottled(
+                logger,
+                'info',
+                { remote: remoteAddr.toString(), reason: messageOf(err) },
+                'inbound connection failed',
+              )
               options.onConnectionError?.(err as Error, remoteAddr)
             },
           )

@@ -6,7 +6,7 @@
  * `length` is the payload size for DATA, the window delta for WINDOW_UPDATE, the opaque value for PING and the
  * error code for GO_AWAY.
  */
-import { ProtocolViolationError } from '../errors.js'
+import { ProtocolViolationError, withoutStack } from '../errors.js'
 
 export const HEADER_LENGTH = 12
 export const VERSION = 0
@@ -36,15 +36,21 @@ export function encodeHeader(type: number, flags: number, streamId: number, leng
 }
 
 export interface FrameSink {
-  /** a complete header; for DATA frames the payload follows through `data` */
+  /** A complete header; for DATA frames the payload follows through `data`. */
   header(h: Header): void
   /** a piece of the current DATA frame's payload (pieces arrive as they are decrypted, not joined) */
   data(streamId: number, piece: Uint8Array, last: boolean): void
+  /**
+   * Asked after each header: true stops `push` right there (the caller feeds the rest later). How a session spreads
+   * a burst of frames over event-loop turns.
+   */
+  stop?(): boolean
 }
 
 /**
  * Incremental decoder: takes plaintext pieces of any size, emits headers and payload pieces. Rejects a bad version
- * or type, and a DATA frame longer than `maxFrame`, at the header, before any payload is held.
+ * or type, and a DATA frame longer than `maxFrame`, at the header, before any payload is held. The errors carry no
+ * stack (the remote caused them; the stack would only show this loop).
  */
 export class FrameDecoder {
   readonly #header = Buffer.alloc(HEADER_LENGTH)
@@ -58,7 +64,8 @@ export class FrameDecoder {
     readonly maxFrame: number,
   ) {}
 
-  push(buf: Uint8Array): void {
+  /** Decodes `buf`; returns the bytes consumed, fewer than given only when the sink's `stop()` said so. */
+  push(buf: Uint8Array): number {
     let pos = 0
     const end = buf.byteLength
     while (pos < end) {
@@ -73,7 +80,7 @@ export class FrameDecoder {
       this.#header.set(buf.subarray(pos, pos + n), this.#have)
       this.#have += n
       pos += n
-      if (this.#have < HEADER_LENGTH) return
+      if (this.#have < HEADER_LENGTH) return pos
       this.#have = 0
       const h = this.#header
       const header: Header = {
@@ -83,19 +90,20 @@ export class FrameDecoder {
         length: h.readUInt32BE(8),
       }
       if (h[0] !== VERSION || header.type > Type.GoAway) {
-        throw new ProtocolViolationError(this.peer, `bad yamux header (version ${h[0]}, type ${header.type})`)
+        const reason = `bad yamux header (version ${h[0]}, type ${header.type})`
+        throw withoutStack(() => new ProtocolViolationError(this.peer, reason))
       }
       if (header.type === Type.Data && header.length > this.maxFrame) {
-        throw new ProtocolViolationError(
-          this.peer,
-          `yamux data frame of ${header.length} bytes exceeds the ${this.maxFrame}-byte limit`,
-        )
+        const reason = `yamux data frame of ${header.length} bytes exceeds the ${this.maxFrame}-byte limit`
+        throw withoutStack(() => new ProtocolViolationError(this.peer, reason))
       }
-      this.sink.header(header)
       if (header.type === Type.Data && header.length > 0) {
         this.#dataLeft = header.length
         this.#dataStream = header.streamId
       }
+      this.sink.header(header)
+      if (this.sink.stop?.() === true) return pos
     }
+    return pos
   }
 }

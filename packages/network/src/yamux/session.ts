@@ -7,9 +7,15 @@
  * larger than its window, an overrun window, odd/even stream ID abuse) is cut off with a ProtocolViolationError.
  */
 import { ConnectionBase, type ConnectionBaseInit } from '../connection-base.js'
-import { ConnectionClosedError, messageOf, ProtocolViolationError } from '../errors.js'
+import { ConnectionClosedError, messageOf, ProtocolViolationError, withoutStack } from '../errors.js'
 import type { AbortOptions, Stream } from '../interface.js'
-import { DEFAULT_CLOSE_TIMEOUT_MS, MAX_STREAM_WINDOW_BYTES } from '../limits.js'
+import {
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  FRAMES_PER_TURN,
+  MAX_STREAM_WINDOW_BYTES,
+  STREAM_CHANGES_PER_TURN,
+} from '../limits.js'
+import { logThrottled } from '../logger.js'
 import type { NoiseChannel } from '../noise-channel.js'
 import type { RawIO } from '../raw-io.js'
 import { encodeHeader, Flag, FrameDecoder, GoAwayCode, type Header, Type } from './frame.js'
@@ -21,6 +27,23 @@ export const KEEPALIVE_INTERVAL_MS = 30_000
 export interface YamuxSessionInit extends ConnectionBaseInit {
   io: RawIO
   channel: NoiseChannel
+}
+
+/**
+ * Event-loop turns, counted while any session decodes (one setImmediate per turn at most, none when idle): a session
+ * resets its per-turn frame budget when the count moves.
+ */
+let turn = 0
+let turnCounting = false
+function currentTurn(): number {
+  if (!turnCounting) {
+    turnCounting = true
+    setImmediate(() => {
+      turn++
+      turnCounting = false
+    })
+  }
+  return turn
 }
 
 export class YamuxSession extends ConnectionBase implements StreamSession {
@@ -38,6 +61,14 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
   #drainWaiters: (() => void)[] = []
   #remoteGoAway = false
   #pendingFlags = 0
+  /** decrypted bytes waiting for the next turn (this turn's frame budget is spent; the pipe is paused meanwhile) */
+  #backlog: Uint8Array[] = []
+  #turn = -1
+  #frames = 0
+  #streamChanges = 0
+  #yielding = false
+  #resumeScheduled = false
+  #muted = false
 
   constructor(init: YamuxSessionInit) {
     super(init)
@@ -45,7 +76,11 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
     this.#channel = init.channel
     this.#nextId = init.direction === 'outbound' ? 1 : 2 // the dialer is the yamux client: odd IDs
     this.#decoder = new FrameDecoder(
-      { header: h => this.#onHeader(h), data: (id, piece, last) => this.#onData(id, piece, last) },
+      {
+        header: h => this.#onHeader(h),
+        data: (id, piece, last) => this.#onData(id, piece, last),
+        stop: () => this.#yielding || this.#muted,
+      },
       init.remotePeer.toString(),
       this.maxWindow,
     )
@@ -53,11 +88,64 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
 
   /** Feeds decrypted bytes. */
   onPlaintext(pieces: Uint8Array[]): void {
+    if (this.#muted) return
+    if (this.#backlog.length > 0) {
+      for (const p of pieces) this.#backlog.push(p)
+      return
+    }
+    this.#decode(pieces)
+  }
+
+  /** Decodes until the pieces are used up or this turn's budget is spent (then the rest waits for the next turn). */
+  #decode(pieces: Uint8Array[]): void {
     try {
-      for (const p of pieces) this.#decoder.push(p)
+      for (let i = 0; i < pieces.length; i++) {
+        const piece = pieces[i]!
+        const used = this.#decoder.push(piece)
+        if (this.#muted) return // muted by a frame's handler: the rest is not looked at
+        if (!this.#yielding) continue
+        const rest = used < piece.byteLength ? [piece.subarray(used)] : []
+        for (let j = i + 1; j < pieces.length; j++) rest.push(pieces[j]!)
+        if (rest.length === 0) {
+          // the budget ran out on the last frame of what we had: nothing waits, the pipe stays open
+          this.#yielding = false
+          return
+        }
+        this.#backlog = rest
+        this.#io.pause()
+        this.#nextTurn()
+        return
+      }
     } catch (err) {
       this.#violation(err instanceof Error ? err : new Error(String(err)))
     }
+  }
+
+  #nextTurn(): void {
+    if (this.#resumeScheduled) return
+    this.#resumeScheduled = true
+    setImmediate(() => {
+      this.#resumeScheduled = false
+      this.#yielding = false
+      const pieces = this.#backlog
+      this.#backlog = []
+      if (this.status === 'closed' || this.#muted) return
+      this.#decode(pieces)
+      if (this.#backlog.length === 0 && (this.status as string) !== 'closed' && !this.#muted) this.#io.resume()
+    })
+  }
+
+  /** Counts a decoded frame against this turn's budget; when it is spent, decoding stops for now (`#yielding`). */
+  #spend(streamChange: boolean): void {
+    const now = currentTurn()
+    if (now !== this.#turn) {
+      this.#turn = now
+      this.#frames = 0
+      this.#streamChanges = 0
+    }
+    this.#frames++
+    if (streamChange) this.#streamChanges++
+    if (this.#frames >= FRAMES_PER_TURN || this.#streamChanges >= STREAM_CHANGES_PER_TURN) this.#yielding = true
   }
 
   /** The raw pipe drained: writers may continue. */
@@ -154,6 +242,14 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
     this.#io.end()
   }
 
+  mute(reason: Error): void {
+    if (this.status === 'closed' || this.#muted) return
+    this.#muted = true
+    this.#backlog = []
+    this.#io.pause()
+    this.log.debug({ peer: this.remotePeer.toString(), reason: reason.message }, 'connection muted')
+  }
+
   abort(err: Error): void {
     if (this.status === 'closed') return
     this.log.debug({ peer: this.remotePeer.toString(), reason: err.message }, 'connection aborted')
@@ -169,6 +265,7 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
 
   #shutdown(err: Error | undefined): void {
     clearInterval(this.#keepalive)
+    this.#backlog = []
     const reason = err ?? new ConnectionClosedError(this.remotePeer.toString())
     for (const s of [...this.#byId.values()]) s.connectionLost(reason)
     this.#byId.clear()
@@ -182,7 +279,7 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
       err instanceof ProtocolViolationError
         ? err
         : new ProtocolViolationError(this.remotePeer.toString(), messageOf(err))
-    this.log.warn({ peer: this.remotePeer.toString(), reason: error.message }, 'peer cut off')
+    logThrottled(this.log, 'warn', { peer: this.remotePeer.toString(), reason: error.message }, 'peer cut off')
     if (this.status !== 'closed') {
       this.sendFrame(Type.GoAway, 0, 0, GoAwayCode.ProtocolError)
       this.#channel.flush()
@@ -200,30 +297,42 @@ export class YamuxSession extends ConnectionBase implements StreamSession {
   // ---- incoming frames
 
   #onHeader(h: Header): void {
+    if (this.#muted) return
     this.touch()
     if (h.streamId === 0) {
       this.#sessionFrame(h)
+      this.#spend(false)
       return
     }
     if (h.type !== Type.Data && h.type !== Type.WindowUpdate) {
-      throw new ProtocolViolationError(this.remotePeer.toString(), `yamux frame type ${h.type} on stream ${h.streamId}`)
+      throw withoutStack(
+        () =>
+          new ProtocolViolationError(this.remotePeer.toString(), `yamux frame type ${h.type} on stream ${h.streamId}`),
+      )
     }
     let stream = this.#byId.get(h.streamId)
-    if ((h.flags & Flag.SYN) !== 0 && stream === undefined) stream = this.#openInbound(h.streamId)
+    const opens = (h.flags & Flag.SYN) !== 0 && stream === undefined
+    if (opens) stream = this.#openInbound(h.streamId)
     if (stream === undefined) {
       // a frame for a stream we already closed or refused: its data is dropped
+      this.#spend(opens)
       return
     }
     if (h.type === Type.Data && h.length > 0 && !stream.reserve(h.length)) {
-      throw new ProtocolViolationError(
-        this.remotePeer.toString(),
-        `stream ${h.streamId} sent ${h.length} bytes past its receive window`,
+      throw withoutStack(
+        () =>
+          new ProtocolViolationError(
+            this.remotePeer.toString(),
+            `stream ${h.streamId} sent ${h.length} bytes past its receive window`,
+          ),
       )
     }
     if (h.type === Type.WindowUpdate && h.length > 0) stream.windowUpdate(h.length)
     // flags of a DATA frame apply after its payload
+    const resets = (h.flags & Flag.RST) !== 0
     if (h.type === Type.Data && h.length > 0) this.#pendingFlags = h.flags
     else this.#applyFlags(stream, h.flags)
+    this.#spend(opens || resets)
   }
 
   #onData(streamId: number, piece: Uint8Array, last: boolean): void {

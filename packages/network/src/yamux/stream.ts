@@ -6,7 +6,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import { BaseStream } from '../base-stream.js'
-import { StreamAbortedError, StreamResetError } from '../errors.js'
+import { StreamAbortedError, StreamResetError, withoutStack } from '../errors.js'
 import type { Direction } from '../interface.js'
 import { Flag, INITIAL_WINDOW, Type } from './frame.js'
 
@@ -67,12 +67,19 @@ export class YamuxStream extends BaseStream {
   }
 
   remoteReset(): void {
-    this.fail(new StreamResetError(this.remotePeer.toString(), this.id), 'reset')
+    // the remote's doing: no stack (a churning peer resets thousands a second)
+    this.fail(
+      withoutStack(() => new StreamResetError(this.remotePeer.toString(), this.id)),
+      'reset',
+    )
   }
 
-  /** The connection died under the stream. */
+  /** The connection died under the stream (`err` says why and has the stack worth having). */
   connectionLost(err: Error): void {
-    this.fail(new StreamAbortedError(this.remotePeer.toString(), this.id, err.message, { cause: err }), 'aborted')
+    const lost = withoutStack(
+      () => new StreamAbortedError(this.remotePeer.toString(), this.id, err.message, { cause: err }),
+    )
+    this.fail(lost, 'aborted')
   }
 
   // ---- BaseStream hooks (local side)
