@@ -2,6 +2,8 @@ import { type ChannelRegistry, createChannelRegistry, messages, openChannel } fr
 import {
   createNetwork,
   generateKey,
+  type LogFn,
+  type Logger,
   type MemoryHub,
   memory,
   type Network,
@@ -138,4 +140,40 @@ export async function fakeNeighbour(
     },
     close: () => node.close(),
   }
+}
+
+/**
+ * A logger that counts lines by level, message and reason (debug included): what a large simulation prints when an
+ * assertion fails, so a link lost under load says why.
+ */
+export function tallyLogger(): Logger & { top(n?: number): string } {
+  const counts = new Map<string, number>()
+  const line =
+    (level: string): LogFn =>
+    (obj: unknown, msg?: string) => {
+      const text = typeof obj === 'string' ? obj : (msg ?? '')
+      const reason = typeof obj === 'object' && obj !== null ? (obj as { reason?: unknown }).reason : undefined
+      const key = `${level} ${text}${
+        reason === undefined
+          ? ''
+          : `: ${String(reason)
+              .replace(/12D3\w+/g, 'PEER')
+              .slice(0, 160)}`
+      }`
+      counts.set(key, (counts.get(key) ?? 0) + 1)
+    }
+  const logger = {
+    trace: () => {},
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+    top: (n = 25) =>
+      [...counts.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, n)
+        .map(([k, v]) => `${String(v).padStart(7)}  ${k}`)
+        .join('\n'),
+  }
+  return logger
 }

@@ -1,25 +1,31 @@
-import { afterAll, expect, it } from 'vitest'
+import { afterAll, expect, it, onTestFailed } from 'vitest'
 import { createNetworkSim, type NetworkSim } from '../src/sim/network-sim.js'
 import * as topologies from '../src/sim/topologies.js'
+import { tallyLogger } from './helpers.js'
 
 // 1,000 real routers (Noise + yamux on every memory link) on a random graph of average degree 4.
 const SIZE = 1000
 let sim: NetworkSim | undefined
+const log = tallyLogger()
 
 afterAll(async () => {
   await sim?.close()
 })
 
 it('1,000-node random graph: converges, stays loop-free through a cut and a kill, relays and broadcasts', async () => {
+  // what the nodes logged, printed when the test fails: a link lost under load says why
+  onTestFailed(() => {
+    console.log(`random ${SIZE}: log lines by kind\n${log.top()}`)
+  })
   const edges = topologies.random(SIZE, 4, 1234)
   let t = Date.now()
-  sim = await createNetworkSim({ size: SIZE, edges })
+  sim = await createNetworkSim({ size: SIZE, edges, logger: log })
   const built = Date.now() - t
   t = Date.now()
   const report = await sim.waitConverged({ shortest: true, timeoutMs: 240_000, pollMs: 500 })
   const converged = Date.now() - t
   expect(report.pairs).toBe(SIZE * (SIZE - 1))
-  console.log(`random ${SIZE}: built ${built} ms, converged ${converged} ms`, sim.controlTraffic())
+  console.log(`random ${SIZE}: built ${built} ms, converged ${converged} ms`, sim.controlTraffic(), `\n${log.top(12)}`)
 
   // unicast: exactly `hops` link streams per relayed stream
   for (const [a, b] of [
