@@ -96,6 +96,15 @@ export const MAX_STRIKE_PEERS = 4096
  */
 export const OVERSIZED_FRAME_STRIKES = 8
 
+/**
+ * Strikes for a wasted stream: one that asked only for channels nobody handles, or was reset or closed before its
+ * handshake ended. Legitimate peers do this too — probing whether a channel exists, cancelling an open that lost a
+ * race or timed out on their side — so it costs a quarter of a strike: a peer is cut only after 4 × protocolStrikes
+ * in a burst (128 by default) or more than 4 a second for long, while a stream bomb (thousands a second) is still cut
+ * within a fraction of a second. Protocol violations and handshake timeouts cost a whole strike.
+ */
+export const WASTED_STREAM_STRIKES = 0.25
+
 /** Tunable limits of one channel registry; every field has a default in {@link DEFAULT_CHANNEL_LIMITS}. */
 export interface ChannelLimits {
   /** ms from an inbound stream's arrival to the end of its handshake (selection, header, auth); slowloris stops here */
@@ -105,9 +114,10 @@ export interface ChannelLimits {
   /** inbound streams mid-handshake at once from one peer */
   maxPendingHandshakesPerPeer: number
   /**
-   * strike score at which a peer's connection is aborted. A strike is an inbound stream that ended without selecting
-   * a channel (it asked only for unknown channels, or was reset or closed first), a handshake protocol violation
-   * (OVERSIZED_FRAME_STRIKES for a frame over a wire limit) or a handshake timeout. Scores are per peer and outlive
+   * strike score at which a peer's connection is aborted. A strike is a handshake protocol violation
+   * (OVERSIZED_FRAME_STRIKES for a frame over a wire limit) or a handshake timeout; an inbound stream that ended
+   * without completing its handshake (it asked only for unknown channels, or was reset or closed first) costs
+   * WASTED_STREAM_STRIKES. Scores are per peer and outlive
    * the connection, leaking STRIKE_LEAK_PER_SECOND: a peer that reconnects and carries on is cut at its next strike.
    */
   protocolStrikes: number
@@ -120,8 +130,8 @@ export const DEFAULT_CHANNEL_LIMITS: Readonly<ChannelLimits> = Object.freeze({
   maxPendingHandshakes: 256,
   // one peer cannot take all the handshake slots
   maxPendingHandshakesPerPeer: 32,
-  // one bad stream closes that stream only; a peer that keeps doing it (32 in a burst, or more than one a second
-  // for long) loses the connection
+  // one bad stream closes that stream only; a peer that keeps doing it (32 violations or 128 wasted streams in a
+  // burst, or more than one violation or four wasted streams a second for long) loses the connection
   protocolStrikes: 32,
 })
 

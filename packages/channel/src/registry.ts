@@ -40,6 +40,7 @@ import {
   REJECT_LINGER_MS,
   resolveChannelLimits,
   STRIKE_LEAK_PER_SECOND,
+  WASTED_STREAM_STRIKES,
 } from './limits.js'
 import { checkMetadata, type Metadata } from './metadata.js'
 import {
@@ -438,14 +439,17 @@ class Registry implements ChannelRegistry {
         if (payload === undefined) {
           // the caller gave up (e.g. after `na`); nothing more to say
           release()
-          if (!denied) this.#strike(connection, peer, unknown ? 'asked only for unknown channels' : 'no channel asked')
+          if (!denied) {
+            const reason = unknown ? 'asked only for unknown channels' : 'no channel asked'
+            this.#strike(connection, peer, reason, WASTED_STREAM_STRIKES)
+          }
           await this.#closeQuietly(stream, reader, writer)
           return
         }
         if (afterNa && payload[0] === FrameType.HELLO && !looksLikeMultistream(payload)) {
           // a pnet caller sent its header optimistically for the channel we just refused: it will not propose again
           release()
-          if (!denied) this.#strike(connection, peer, 'asked for an unknown channel')
+          if (!denied) this.#strike(connection, peer, 'asked for an unknown channel', WASTED_STREAM_STRIKES)
           await this.#linger(stream, reader, writer)
           return
         }
@@ -481,9 +485,15 @@ class Registry implements ChannelRegistry {
       this.#selectionFailures++
       const reason = limit.expired ? 'handshake timed out during protocol selection' : messageOf(err)
       this.#log.debug({ remote: peer, reason }, 'channel selection failed; stream reset')
-      // garbage, a timeout, or a stream reset before it selected anything: each is a strike
+      // garbage or a timeout is a strike; a stream reset or closed before it selected anything is a wasted one
       if (!this.#closing.signal.aborted) {
-        this.#strike(connection, peer, reason, err instanceof FrameTooLargeError ? OVERSIZED_FRAME_STRIKES : 1)
+        const weight =
+          err instanceof FrameTooLargeError
+            ? OVERSIZED_FRAME_STRIKES
+            : err instanceof WireError || limit.expired
+              ? 1
+              : WASTED_STREAM_STRIKES
+        this.#strike(connection, peer, reason, weight)
       }
       // the caller reset it (a churning peer does, thousands a second): nobody to answer, nothing to abort
       if (stream.status !== 'open') return
@@ -647,7 +657,9 @@ class Registry implements ChannelRegistry {
     if (err instanceof ChannelClosedError || (!expired && !(err instanceof Rejection) && !(err instanceof WireError))) {
       // the stream died or the caller left: nobody to tell
       this.#log.debug({ remote: peer, channel: entry.name, reason: messageOf(err) }, 'caller went away mid-handshake')
-      if (!this.#closing.signal.aborted) this.#strike(connection, peer, 'left in the middle of a channel handshake')
+      if (!this.#closing.signal.aborted) {
+        this.#strike(connection, peer, 'left in the middle of a channel handshake', WASTED_STREAM_STRIKES)
+      }
       stream.abort(toError(err))
       return
     }

@@ -14,6 +14,7 @@ import {
   OVERSIZED_FRAME_STRIKES,
   openChannel,
   STRIKE_LEAK_PER_SECOND,
+  WASTED_STREAM_STRIKES,
 } from '../src/index.js'
 import { MULTISTREAM_PROTOCOL, multistreamMessage } from '../src/multistream.js'
 import { StrikeLedger } from '../src/strikes.js'
@@ -64,10 +65,12 @@ describe('strikes', () => {
     const conn = await attacker.dial(s.addr)
     const cut = arrived.then(c => c.closed)
     const calm = await bystander.dial(s.addr)
-    for (let i = 0; i < 7; i++) {
+    // an unknown channel costs WASTED_STREAM_STRIKES: 8 strikes are 32 of them
+    const wasted = 8 / WASTED_STREAM_STRIKES
+    for (let i = 0; i < wasted - 1; i++) {
       await expect(openChannel(await conn.newStream(), '/pnet/nope')).rejects.toBeInstanceOf(NoSuchChannelError)
     }
-    expect(conn.status).toBe('open') // seven unknown channels are mistakes, not yet abuse
+    expect(conn.status).toBe('open') // 31 unknown channels are probes or mistakes, not yet abuse
     expect(await echoes(calm)).toBe(true)
     await openChannel(await conn.newStream(), '/pnet/nope').catch(() => {})
     const err = await cut
@@ -91,6 +94,30 @@ describe('strikes', () => {
     }
     const err = await cut
     expect(err?.message).toMatch(/8 channel protocol strikes/)
+  })
+
+  it(`WASTED_STREAM_STRIKES (${WASTED_STREAM_STRIKES}): a legitimate peer that probes for channels and cancels opens keeps its connection`, async () => {
+    const net = await node()
+    const registry = createChannelRegistry({ localPeer: net.peerId }) // default limits: 32 strikes
+    registry.handle('/pnet/echo', async s => s.sink(s.source))
+    net.handle(registry.accept)
+    const [addr] = await net.listen('tcp://127.0.0.1:0')
+    const client = await node()
+    const arrived = nextConnection(net)
+    const conn = await client.dial(addr!.toString())
+    const remote = await arrived
+    // 100 probes for channels this node does not have, 20 opens cancelled mid-handshake: 30 strikes in a burst,
+    // under the default 32 (a whole strike each would have cut it at the 32nd)
+    for (let i = 0; i < 100; i++) {
+      await expect(openChannel(await conn.newStream(), `/app/optional/${i}`)).rejects.toBeInstanceOf(NoSuchChannelError)
+    }
+    for (let i = 0; i < 20; i++) {
+      const st = await conn.newStream()
+      st.abort(new Error('the caller gave up'))
+    }
+    expect(await echoes(conn)).toBe(true)
+    expect(remote.status).toBe('open')
+    expect(conn.status).toBe('open')
   })
 
   it(`OVERSIZED_FRAME_STRIKES (${OVERSIZED_FRAME_STRIKES}): a frame declared over the wire limit costs that many`, async () => {
@@ -123,8 +150,8 @@ describe('strikes', () => {
     const bystander = await node()
     const calm = await bystander.dial(s.addr)
     const first = await attacker.dial(s.addr)
-    // a burst: all six are charged (the connection is cut at the third), so the score stays over the limit a while
-    const streams = await Promise.all(Array.from({ length: 6 }, () => first.newStream()))
+    // a burst worth 6 strikes, all charged (the connection is cut at 3), so the score stays over the limit a while
+    const streams = await Promise.all(Array.from({ length: 6 / WASTED_STREAM_STRIKES }, () => first.newStream()))
     await Promise.all(streams.map(st => openChannel(st, '/pnet/nope').catch(() => {})))
     await waitFor(() => first.status === 'closed', 'the first connection to be cut')
 
