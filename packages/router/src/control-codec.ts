@@ -35,6 +35,38 @@ export const MAX_BINDINGS = 1 << 20
 
 const WHAT = 'router control frame'
 
+const SKIP = 0
+const PLAIN = 1
+const BIND = 2
+/** the encoder's per-entry plan, reused by every encoder (encoding is synchronous) */
+let plan = new Uint8Array(1024)
+
+function varintLength(v: number): number {
+  let n = 1
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80)
+    n++
+  }
+  return n
+}
+
+/** writes `v` as an unsigned LEB128 varint at `at`; returns the offset after it */
+function writeVarint(out: Uint8Array, at: number, v: number): number {
+  while (v >= 0x80) {
+    out[at++] = (v & 0x7f) | 0x80
+    v = Math.floor(v / 0x80)
+  }
+  out[at++] = v
+  return at
+}
+
+/** big-endian */
+function writeU16(out: Uint8Array, at: number, v: number): number {
+  out[at] = (v >>> 8) & 0xff
+  out[at + 1] = v & 0xff
+  return at + 2
+}
+
 /** Encodes control messages for one link, remembering which destination bindings the far end has. */
 export class ControlEncoder {
   /** per sender index: the generation whose binding was sent, 0 if none */
@@ -70,8 +102,9 @@ export class ControlEncoder {
   #bind(e: RouteUpdate): boolean {
     if (e.index < 0 || e.index >= MAX_BINDINGS) throw new RangeError(`binding index ${e.index} out of range`)
     if (e.index >= this.#bound.length) {
-      let size = this.#bound.length * 2
-      while (size <= e.index) size *= 2
+      // by half, not doubling: a simulator keeps thousands of these
+      let size = this.#bound.length
+      while (size <= e.index) size = Math.ceil(size * 1.5)
       const next = new Uint16Array(size)
       next.set(this.#bound)
       this.#bound = next
@@ -81,26 +114,53 @@ export class ControlEncoder {
     return true
   }
 
+  /** Two passes: what each entry needs (skip, plain, with binding) and the exact frame size, then the bytes. */
   #update(entries: RouteUpdate[], fullStart: boolean, fullEnd: boolean): Uint8Array | undefined {
     const flags = (fullStart ? UPDATE_FULL_START : 0) | (fullEnd ? UPDATE_FULL_END : 0)
-    const kept: { e: RouteUpdate; bind: boolean }[] = []
-    for (const e of entries) {
+    if (plan.length < entries.length) plan = new Uint8Array(Math.max(entries.length, plan.length * 2))
+    let count = 0
+    let size = 0
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k] as RouteUpdate
       const retract = e.metric >= INFINITY_METRIC
       // a retraction of a destination never mentioned on this link is a no-op for the far end: drop it
-      if (retract && e.gen !== 0 && this.#bound[e.index] !== e.gen) continue
-      kept.push({ e, bind: this.#bind(e) })
+      if (retract && e.gen !== 0 && this.#bound[e.index] !== e.gen) {
+        plan[k] = SKIP
+        continue
+      }
+      const bind = this.#bind(e)
+      plan[k] = bind ? BIND : PLAIN
+      count++
+      size += 1 + varintLength(e.index) + 2 + (retract ? 0 : 4)
+      if (bind) size += varintLength(e.dest.bytes.byteLength) + e.dest.bytes.byteLength
     }
-    if (kept.length === 0 && flags === 0) return undefined
-    const w = new Writer(8 + kept.length * 12)
-    w.u8(MSG_UPDATE).u8(flags).varint(kept.length)
-    for (const { e, bind } of kept) {
+    if (count === 0 && flags === 0) return undefined
+    const out = new Uint8Array(2 + varintLength(count) + size)
+    out[0] = MSG_UPDATE
+    out[1] = flags
+    let at = writeVarint(out, 2, count)
+    for (let k = 0; k < entries.length; k++) {
+      const how = plan[k]
+      if (how === SKIP) continue
+      const e = entries[k] as RouteUpdate
       const retract = e.metric >= INFINITY_METRIC
-      w.u8((bind ? ENTRY_BIND : 0) | (retract ? ENTRY_RETRACT : 0)).varint(e.index)
-      if (bind) w.lp(e.dest.bytes)
-      w.u16(e.seqno)
-      if (!retract) w.u16(e.metric).u16(e.hops)
+      out[at++] = (how === BIND ? ENTRY_BIND : 0) | (retract ? ENTRY_RETRACT : 0)
+      at = writeVarint(out, at, e.index)
+      if (how === BIND) {
+        const bytes = e.dest.bytes
+        const n = bytes.length
+        at = writeVarint(out, at, n)
+        // a loop beats TypedArray#set for ~40 bytes
+        for (let b = 0; b < n; b++) out[at + b] = bytes[b] as number
+        at += n
+      }
+      at = writeU16(out, at, e.seqno)
+      if (!retract) {
+        at = writeU16(out, at, e.metric)
+        at = writeU16(out, at, e.hops)
+      }
     }
-    return w.finish()
+    return out
   }
 }
 

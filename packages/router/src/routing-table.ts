@@ -6,8 +6,11 @@
  *
  * What it keeps, per destination: the feasibility distance (seqno, metric) of the routes it has advertised, the
  * route each neighbour advertised, the selected one and what it last advertised. Destinations live in slots of
- * typed arrays (struct of arrays): ~60 bytes per destination plus 7 bytes per destination per neighbour, so one
- * process can simulate thousands of nodes that each know thousands of destinations.
+ * typed arrays (struct of arrays, 16-bit fields, presence in flag bits), found through an open-addressing index
+ * (slot-index.ts): ~50 bytes per destination (35 of fields, ~6 of index, 8 for the shared peer key reference) plus
+ * 7 bytes per destination per neighbour, and no object per destination or per offer. One process can therefore
+ * simulate thousands of nodes that each know thousands of destinations; the peer keys themselves are interned
+ * process-wide (peer-key.ts), one per peer.
  *
  * Why routes never loop (Babel's feasibility condition): a node only selects a route whose advertised metric is
  * strictly smaller than every metric it has itself advertised for that destination at the same seqno (or that
@@ -35,6 +38,7 @@ import { INFINITY_METRIC, MAX_METRIC, type RouterLimits, type RouterTimers } fro
 import type { ControlMessage, DigestMessage, RouteUpdate, SeqnoRequestMessage, UpdateMessage } from './messages.js'
 import { fmix32, type PeerKey } from './peer-key.js'
 import { seqnoAdd, seqnoAtLeast, seqnoNewer } from './seqno.js'
+import { SlotIndex } from './slot-index.js'
 
 /** A selected route, as reported to users. */
 export interface Route {
@@ -46,7 +50,11 @@ export interface Route {
   seqno: number
   /** ms timestamp of the last change of next hop, metric or hops */
   changedAt: number
-  /** ms timestamp at which the next hop last confirmed it (an update about it, or a matching digest) */
+  /**
+   * ms timestamp at which the next hop last confirmed it: the later of `changedAt` and the last update or matching
+   * digest from the next hop (its updates travel in order on a reliable stream, so any later frame from it means
+   * it still offers what it has not retracted)
+   */
   confirmedAt: number
 }
 
@@ -101,6 +109,12 @@ const NONE = -1
 /** advertised next hop of a link that went down (its slot may be reused by another neighbour) */
 const GONE = -2
 const FLAG_PENDING = 1
+/** the feasibility distance (#fdSeqno, #fdMetric) is set */
+const FLAG_FD = 2
+/** we advertise a finite route (#advSeqno, #advMetric, #advHops, #advNb) */
+const FLAG_ADV = 4
+/** destination slots grow by half: less slack than doubling when thousands of tables live in one process */
+const GROWTH = 1.5
 /** slot 0 is ourselves: its binding index on every link */
 const SELF = 0
 
@@ -135,20 +149,21 @@ class Neighbour {
     capacity: number,
     now: number,
   ) {
-    this.seqno = new Uint16Array(capacity)
-    this.metric = new Uint16Array(capacity).fill(INFINITY_METRIC)
-    this.hops = new Uint16Array(capacity)
-    this.egen = new Uint8Array(capacity)
+    const carve = carver(capacity, NEIGHBOUR_SLOT_BYTES)
+    this.seqno = carve(Uint16Array)
+    this.metric = carve(Uint16Array).fill(INFINITY_METRIC)
+    this.hops = carve(Uint16Array)
+    this.egen = carve(Uint8Array)
     this.confirmedAt = now
   }
 
+  /** one allocation for all four arrays: thousands of tables grow many times in a simulator */
   grow(capacity: number): void {
-    this.seqno = grown(this.seqno, capacity)
-    const metric = new Uint16Array(capacity).fill(INFINITY_METRIC)
-    metric.set(this.metric)
-    this.metric = metric
-    this.hops = grown(this.hops, capacity)
-    this.egen = grown(this.egen, capacity)
+    const carve = carver(capacity, NEIGHBOUR_SLOT_BYTES)
+    this.seqno = copied(carve(Uint16Array), this.seqno)
+    this.metric = copied(carve(Uint16Array), this.metric, INFINITY_METRIC)
+    this.hops = copied(carve(Uint16Array), this.hops)
+    this.egen = copied(carve(Uint8Array), this.egen)
   }
 }
 
@@ -158,9 +173,32 @@ interface PendingRequest {
   nextAt: number
 }
 
-function grown<T extends Uint8Array | Uint16Array | Int32Array | Float64Array>(a: T, capacity: number): T {
-  const next = new (a.constructor as new (n: number) => T)(capacity)
-  next.set(a)
+/** bytes per slot of a neighbour's offers: seqno, metric, hops (16 bits each), generation (8 bits) */
+const NEIGHBOUR_SLOT_BYTES = 7
+/** bytes per slot of the table's own arrays (see the fields of RoutingTable) */
+const DESTINATION_SLOT_BYTES = 35
+
+type SlotArray = Float64Array | Int32Array | Uint16Array | Uint8Array
+type SlotArrayType<T extends SlotArray> = new (buffer: ArrayBuffer, offset: number, length: number) => T
+
+/**
+ * Hands out arrays of `capacity` elements one after another from one buffer of `capacity * slotBytes` bytes. Ask for
+ * wider elements first, so every array stays aligned.
+ */
+function carver(capacity: number, slotBytes: number): <T extends SlotArray>(type: SlotArrayType<T>) => T {
+  const buffer = new ArrayBuffer(capacity * slotBytes)
+  let at = 0
+  return type => {
+    const a = new type(buffer, at, capacity)
+    at += a.byteLength
+    return a
+  }
+}
+
+/** `next` with `old` copied into its start and the rest set to `fill` (when given) */
+function copied<T extends SlotArray>(next: T, old: T, fill?: number): T {
+  ;(next as Float64Array).set(old as ArrayLike<number>)
+  if (fill !== undefined) next.fill(fill, old.length)
   return next
 }
 
@@ -200,24 +238,25 @@ export class RoutingTable {
   readonly #random: () => number
 
   // ---- destinations, struct of arrays indexed by slot ----
-  readonly #slots = new Map<string, number>()
-  #keys: (PeerKey | undefined)[] = []
+  /** the interned key of each slot (one shared object per peer, process-wide) */
+  readonly #keys: (PeerKey | undefined)[] = []
+  readonly #index = new SlotIndex(this.#keys)
   #free: number[] = []
   #top = 1
   #capacity = 0
-  #fdSeqno = new Int32Array(0)
+  #fdSeqno = new Uint16Array(0)
   #fdMetric = new Uint16Array(0)
-  #fdAt = new Float64Array(0)
   #selNb = new Int32Array(0)
   #selMetric = new Uint16Array(0)
   #selHops = new Uint16Array(0)
   #selSeqno = new Uint16Array(0)
+  /** last change of the selected route; also when a lost route's feasibility distance starts to age (source GC) */
   #changedAt = new Float64Array(0)
-  #seenAt = new Float64Array(0)
-  #advSeqno = new Int32Array(0)
+  #advSeqno = new Uint16Array(0)
   #advMetric = new Uint16Array(0)
   #advHops = new Uint16Array(0)
   #advNb = new Int32Array(0)
+  /** FLAG_PENDING | FLAG_FD | FLAG_ADV */
   #flags = new Uint8Array(0)
   /** binding generation of each slot, 1..65535: a reused slot gets a new one so links re-send the peer ID */
   #gen = new Uint16Array(0)
@@ -266,7 +305,7 @@ export class RoutingTable {
 
   /** destinations known, with or without a route (bounded by limits.maxDestinations) */
   get destinations(): number {
-    return this.#slots.size
+    return this.#index.size
   }
 
   /** nothing to send and no seqno request outstanding: this node has nothing more to say until something changes */
@@ -279,22 +318,25 @@ export class RoutingTable {
     return this.#lastChangeAt
   }
 
-  /** bytes of typed-array state (the bulk of the table), for memory reports */
+  /**
+   * bytes of per-destination state, for memory reports: the slot arrays (35 bytes a slot), each neighbour's offers
+   * (7 bytes a slot), the slot index and the references to the (shared) peer keys
+   */
   get stateBytes(): number {
-    let bytes = this.#capacity * 63
-    for (const nb of this.#nbs) if (nb !== undefined) bytes += this.#capacity * 7
+    let bytes = this.#capacity * (DESTINATION_SLOT_BYTES + 8) + this.#index.bytes
+    for (const nb of this.#nbs) if (nb !== undefined) bytes += this.#capacity * NEIGHBOUR_SLOT_BYTES
     return bytes
   }
 
   nextHop(dest: PeerKey): PeerKey | undefined {
-    const i = this.#slots.get(dest.key)
+    const i = this.#index.get(dest)
     if (i === undefined) return undefined
     const nb = this.#selNb[i] ?? NONE
     return nb < 0 ? undefined : this.#nbs[nb]?.key
   }
 
   route(dest: PeerKey): Route | undefined {
-    const i = this.#slots.get(dest.key)
+    const i = this.#index.get(dest)
     return i === undefined ? undefined : this.#routeOf(i)
   }
 
@@ -332,10 +374,9 @@ export class RoutingTable {
 
   /** Everything known about one destination, for debugging and tests. */
   inspect(dest: PeerKey): DestinationState | undefined {
-    const i = this.#slots.get(dest.key)
+    const i = this.#index.get(dest)
     if (i === undefined) return undefined
-    const fd = this.#fdSeqno[i] ?? NONE
-    const adv = this.#advSeqno[i] ?? NONE
+    const flags = this.#flags[i] ?? 0
     const entries: DestinationState['entries'] = []
     for (const nb of this.#nbs) {
       if (nb === undefined || (nb.metric[i] ?? INFINITY_METRIC) >= INFINITY_METRIC) continue
@@ -350,8 +391,12 @@ export class RoutingTable {
       })
     }
     return {
-      feasibility: fd < 0 ? undefined : { seqno: fd, metric: this.#fdMetric[i] ?? 0 },
-      advertised: adv < 0 ? undefined : { seqno: adv, metric: this.#advMetric[i] ?? 0, hops: this.#advHops[i] ?? 0 },
+      feasibility:
+        (flags & FLAG_FD) === 0 ? undefined : { seqno: this.#fdSeqno[i] ?? 0, metric: this.#fdMetric[i] ?? 0 },
+      advertised:
+        (flags & FLAG_ADV) === 0
+          ? undefined
+          : { seqno: this.#advSeqno[i] ?? 0, metric: this.#advMetric[i] ?? 0, hops: this.#advHops[i] ?? 0 },
       selected: this.nextHop(dest),
       entries,
       requesting: this.#requests.has(i),
@@ -492,10 +537,10 @@ export class RoutingTable {
     this.#seqno = seqnoAdd(this.#seqno, 1)
     const entries: RouteUpdate[] = [{ ...this.#selfEntry(), metric: INFINITY_METRIC }]
     for (let i = 1; i < this.#top; i++) {
-      const adv = this.#advSeqno[i] ?? NONE
       const key = this.#keys[i]
-      if (adv >= 0 && key !== undefined) {
-        entries.push({ dest: key, index: i, gen: this.#gen[i] ?? 0, seqno: adv, metric: INFINITY_METRIC, hops: 0 })
+      if (this.#advertising(i) && key !== undefined) {
+        const seqno = this.#advSeqno[i] ?? 0
+        entries.push({ dest: key, index: i, gen: this.#gen[i] ?? 0, seqno, metric: INFINITY_METRIC, hops: 0 })
       }
     }
     for (const nb of this.#nbs) if (nb !== undefined) this.#sendEntries(nb, entries, false, false)
@@ -510,21 +555,21 @@ export class RoutingTable {
 
   #grow(capacity: number): void {
     this.#capacity = capacity
-    this.#fdSeqno = grownFill(this.#fdSeqno, capacity, NONE)
-    this.#fdMetric = grown(this.#fdMetric, capacity)
-    this.#fdAt = grown(this.#fdAt, capacity)
-    this.#selNb = grownFill(this.#selNb, capacity, NONE)
-    this.#selMetric = grown(this.#selMetric, capacity)
-    this.#selHops = grown(this.#selHops, capacity)
-    this.#selSeqno = grown(this.#selSeqno, capacity)
-    this.#changedAt = grown(this.#changedAt, capacity)
-    this.#seenAt = grown(this.#seenAt, capacity)
-    this.#advSeqno = grownFill(this.#advSeqno, capacity, NONE)
-    this.#advMetric = grown(this.#advMetric, capacity)
-    this.#advHops = grown(this.#advHops, capacity)
-    this.#advNb = grownFill(this.#advNb, capacity, NONE)
-    this.#flags = grown(this.#flags, capacity)
-    this.#gen = grown(this.#gen, capacity)
+    // one allocation for every array, widest elements first (alignment)
+    const carve = carver(capacity, DESTINATION_SLOT_BYTES)
+    this.#changedAt = copied(carve(Float64Array), this.#changedAt)
+    this.#selNb = copied(carve(Int32Array), this.#selNb, NONE)
+    this.#advNb = copied(carve(Int32Array), this.#advNb, NONE)
+    this.#fdSeqno = copied(carve(Uint16Array), this.#fdSeqno)
+    this.#fdMetric = copied(carve(Uint16Array), this.#fdMetric)
+    this.#selMetric = copied(carve(Uint16Array), this.#selMetric)
+    this.#selHops = copied(carve(Uint16Array), this.#selHops)
+    this.#selSeqno = copied(carve(Uint16Array), this.#selSeqno)
+    this.#advSeqno = copied(carve(Uint16Array), this.#advSeqno)
+    this.#advMetric = copied(carve(Uint16Array), this.#advMetric)
+    this.#advHops = copied(carve(Uint16Array), this.#advHops)
+    this.#gen = copied(carve(Uint16Array), this.#gen)
+    this.#flags = copied(carve(Uint8Array), this.#flags)
     for (const nb of this.#nbs) nb?.grow(capacity)
   }
 
@@ -532,26 +577,30 @@ export class RoutingTable {
     let i = this.#free.pop()
     if (i === undefined) {
       i = this.#top++
-      if (i >= this.#capacity) this.#grow(this.#capacity * 2)
+      if (i >= this.#capacity) this.#grow(Math.ceil(this.#capacity * GROWTH))
     }
     this.#keys[i] = key
-    this.#slots.set(key.key, i)
-    this.#fdSeqno[i] = NONE
+    this.#index.set(key, i)
     this.#selNb[i] = NONE
-    this.#advSeqno[i] = NONE
     this.#advNb[i] = NONE
     this.#flags[i] = 0
+    this.#changedAt[i] = this.#now()
     this.#gen[i] = ((this.#gen[i] ?? 0) % 0xffff) + 1
     return i
   }
 
   #release(i: number): void {
     const key = this.#keys[i]
-    if (key !== undefined) this.#slots.delete(key.key)
+    // the index reads the key while it removes it
+    if (key !== undefined) this.#index.delete(key)
     this.#keys[i] = undefined
     this.#requests.delete(i)
     this.#forwarded.delete(i)
     this.#free.push(i)
+  }
+
+  #advertising(i: number): boolean {
+    return ((this.#flags[i] ?? 0) & FLAG_ADV) !== 0
   }
 
   #selfEntry(): RouteUpdate {
@@ -564,26 +613,26 @@ export class RoutingTable {
     this.counters.updatesReceived++
     this.counters.entriesReceived += msg.entries.length
     if (msg.fullStart) nb.gen = (nb.gen + 1) & 0xff
-    const now = this.#now()
-    for (const u of msg.entries) this.#applyEntry(nb, u, now)
+    nb.confirmedAt = this.#now()
+    for (const u of msg.entries) this.#applyEntry(nb, u)
     if (msg.fullEnd) this.#sweep(nb)
   }
 
-  #applyEntry(nb: Neighbour, u: RouteUpdate, now: number): void {
+  #applyEntry(nb: Neighbour, u: RouteUpdate): void {
     if (u.dest.key === this.self.key) {
       this.#applyAboutSelf(nb, u)
       return
     }
-    let i = this.#slots.get(u.dest.key)
+    let i = this.#index.get(u.dest)
     if (u.metric >= INFINITY_METRIC) {
       if (i === undefined || (nb.metric[i] ?? INFINITY_METRIC) >= INFINITY_METRIC) return
       digestAdd(nb.received, -1, u.dest, nb.seqno[i] ?? 0, nb.metric[i] ?? 0, nb.hops[i] ?? 0)
       nb.metric[i] = INFINITY_METRIC
-      this.#entryChanged(i, nb, now)
+      this.#entryChanged(i, nb)
       return
     }
     if (i === undefined) {
-      if (this.#slots.size >= this.#init.limits.maxDestinations) {
+      if (this.#index.size >= this.#init.limits.maxDestinations) {
         this.counters.destinationsDropped++
         if (!this.#overflow) {
           this.#init.logger?.warn(
@@ -605,14 +654,13 @@ export class RoutingTable {
     nb.hops[i] = hops
     nb.egen[i] = nb.gen
     digestAdd(nb.received, 1, u.dest, u.seqno, u.metric, hops)
-    this.#entryChanged(i, nb, now)
+    this.#entryChanged(i, nb)
   }
 
   /** Re-evaluates slot `i` after `nb`'s entry changed, skipping the full scan when the outcome cannot change. */
-  #entryChanged(i: number, nb: Neighbour, now: number): void {
+  #entryChanged(i: number, nb: Neighbour): void {
     const sel = this.#selNb[i] ?? NONE
     if (sel === nb.slot) {
-      this.#seenAt[i] = now
       this.#reselect(i)
       return
     }
@@ -648,19 +696,18 @@ export class RoutingTable {
       digestAdd(nb.received, -1, this.self, old.seqno, old.metric, old.hops)
       nb.aboutSelf = undefined
     }
-    const now = this.#now()
     for (let i = 1; i < this.#top; i++) {
       if ((nb.metric[i] ?? INFINITY_METRIC) >= INFINITY_METRIC || nb.egen[i] === nb.gen) continue
       const key = this.#keys[i]
       if (key !== undefined) digestAdd(nb.received, -1, key, nb.seqno[i] ?? 0, nb.metric[i] ?? 0, nb.hops[i] ?? 0)
       nb.metric[i] = INFINITY_METRIC
-      this.#entryChanged(i, nb, now)
+      this.#entryChanged(i, nb)
     }
   }
 
   #feasible(i: number, seqno: number, metric: number): boolean {
-    const fd = this.#fdSeqno[i] ?? NONE
-    if (fd < 0) return true
+    if (((this.#flags[i] ?? 0) & FLAG_FD) === 0) return true
+    const fd = this.#fdSeqno[i] ?? 0
     if (seqnoNewer(seqno, fd)) return true
     return seqno === fd && metric < (this.#fdMetric[i] ?? 0)
   }
@@ -730,7 +777,6 @@ export class RoutingTable {
       this.#selMetric[i] = bestMetric
       this.#selHops[i] = hops
       this.#selSeqno[i] = seqno
-      this.#seenAt[i] = this.#now()
     }
     this.#updateRequest(i, wanted)
     this.#markPending(i, worse)
@@ -763,34 +809,42 @@ export class RoutingTable {
     const key = this.#keys[i]
     if (key === undefined) return undefined
     const gen = this.#gen[i] ?? 0
-    const advSeqno = this.#advSeqno[i] ?? NONE
+    const flags = this.#flags[i] ?? 0
+    const advertising = (flags & FLAG_ADV) !== 0
+    const advSeqno = this.#advSeqno[i] ?? 0
     const sel = this.#selNb[i] ?? NONE
     if (sel < 0) {
-      if (advSeqno < 0) return undefined
+      if (!advertising) return undefined
       this.#advertise(i, -1, key)
-      this.#advSeqno[i] = NONE
+      this.#flags[i] = flags & ~FLAG_ADV
       this.#advNb[i] = NONE
       return { dest: key, index: i, gen, seqno: advSeqno, metric: INFINITY_METRIC, hops: 0 }
     }
     const seqno = this.#selSeqno[i] ?? 0
     const metric = this.#selMetric[i] ?? 0
     const hops = this.#selHops[i] ?? 0
-    if (advSeqno === seqno && this.#advMetric[i] === metric && this.#advHops[i] === hops && this.#advNb[i] === sel) {
+    if (
+      advertising &&
+      advSeqno === seqno &&
+      this.#advMetric[i] === metric &&
+      this.#advHops[i] === hops &&
+      this.#advNb[i] === sel
+    ) {
       return undefined
     }
-    if (advSeqno >= 0) this.#advertise(i, -1, key)
+    if (advertising) this.#advertise(i, -1, key)
     this.#advSeqno[i] = seqno
     this.#advMetric[i] = metric
     this.#advHops[i] = hops
     this.#advNb[i] = sel
     this.#advertise(i, 1, key)
     // RFC 8966 §3.7.3: the feasibility distance follows what we announce, never what we merely select.
-    const fd = this.#fdSeqno[i] ?? NONE
-    if (fd < 0 || seqnoNewer(seqno, fd) || (seqno === fd && metric < (this.#fdMetric[i] ?? 0))) {
+    const fd = this.#fdSeqno[i] ?? 0
+    if ((flags & FLAG_FD) === 0 || seqnoNewer(seqno, fd) || (seqno === fd && metric < (this.#fdMetric[i] ?? 0))) {
       this.#fdSeqno[i] = seqno
       this.#fdMetric[i] = metric
     }
-    this.#fdAt[i] = this.#now()
+    this.#flags[i] = flags | FLAG_ADV | FLAG_FD
     return { dest: key, index: i, gen, seqno, metric, hops }
   }
 
@@ -832,14 +886,13 @@ export class RoutingTable {
     this.counters.fullTablesSent++
     const entries: RouteUpdate[] = [this.#selfEntry()]
     for (let i = 1; i < this.#top; i++) {
-      const seqno = this.#advSeqno[i] ?? NONE
       const key = this.#keys[i]
-      if (seqno < 0 || key === undefined || this.#advNb[i] === nb.slot) continue
+      if (!this.#advertising(i) || key === undefined || this.#advNb[i] === nb.slot) continue
       entries.push({
         dest: key,
         index: i,
         gen: this.#gen[i] ?? 0,
-        seqno,
+        seqno: this.#advSeqno[i] ?? 0,
         metric: this.#advMetric[i] ?? 0,
         hops: this.#advHops[i] ?? 0,
       })
@@ -901,8 +954,8 @@ export class RoutingTable {
     req.tries++
     req.nextAt = this.#now() + this.#requestDelay(req.tries)
     // asks for one past our feasibility distance: any route carrying it is feasible
-    const fd = this.#fdSeqno[i] ?? NONE
-    req.seqno = seqnoAdd(Math.max(fd, 0), 1)
+    const fd = ((this.#flags[i] ?? 0) & FLAG_FD) === 0 ? 0 : (this.#fdSeqno[i] ?? 0)
+    req.seqno = seqnoAdd(fd, 1)
     const sel = this.#selNb[i] ?? NONE
     let best: Neighbour | undefined
     let bestMetric = sel < 0 ? INFINITY_METRIC : (this.#selMetric[i] ?? INFINITY_METRIC)
@@ -932,12 +985,12 @@ export class RoutingTable {
       }
       return
     }
-    const i = this.#slots.get(msg.dest.key)
+    const i = this.#index.get(msg.dest)
     if (i === undefined) return
     const sel = this.#selNb[i] ?? NONE
-    const adv = this.#advSeqno[i] ?? NONE
+    const adv = this.#advSeqno[i] ?? 0
     const pending = ((this.#flags[i] ?? 0) & FLAG_PENDING) !== 0
-    if (adv >= 0 && seqnoAtLeast(adv, msg.seqno) && !pending) {
+    if (this.#advertising(i) && seqnoAtLeast(adv, msg.seqno) && !pending) {
       if (this.#advNb[i] === nb.slot) return // it is our next hop: a route through itself is no use to it
       this.#init.send(nb.key, {
         type: 'update',
@@ -1027,16 +1080,18 @@ export class RoutingTable {
   #collect(now: number): void {
     const gc = this.#init.timers.sourceGcMs
     for (let i = 1; i < this.#top; i++) {
-      if (this.#keys[i] === undefined || (this.#selNb[i] ?? NONE) >= 0 || (this.#advSeqno[i] ?? NONE) >= 0) continue
+      if (this.#keys[i] === undefined || (this.#selNb[i] ?? NONE) >= 0 || this.#advertising(i)) continue
       if (((this.#flags[i] ?? 0) & FLAG_PENDING) !== 0 || this.#requests.has(i)) continue
-      if (now - (this.#fdAt[i] ?? 0) < gc) continue
+      // a lost route's changedAt is when it was lost, after anything advertised for it: the feasibility distance
+      // is kept for sourceGcMs from then
+      if (now - (this.#changedAt[i] ?? 0) < gc) continue
       if (this.#nbs.some(nb => nb !== undefined && (nb.metric[i] ?? INFINITY_METRIC) < INFINITY_METRIC)) continue
       this.#release(i)
     }
     for (const [i, fwd] of this.#forwarded) {
       if (now - fwd.at >= this.#init.timers.seqnoRequestTimeoutMs) this.#forwarded.delete(i)
     }
-    if (this.#overflow && this.#slots.size < this.#init.limits.maxDestinations) this.#overflow = false
+    if (this.#overflow && this.#index.size < this.#init.limits.maxDestinations) this.#overflow = false
   }
 
   #routeOf(i: number): Route | undefined {
@@ -1051,19 +1106,13 @@ export class RoutingTable {
       hops: this.#selHops[i] ?? 0,
       seqno: this.#selSeqno[i] ?? 0,
       changedAt: this.#changedAt[i] ?? 0,
-      confirmedAt: Math.max(this.#seenAt[i] ?? 0, nb.confirmedAt),
+      confirmedAt: Math.max(this.#changedAt[i] ?? 0, nb.confirmedAt),
     }
   }
 
   #jittered(ms: number): number {
     return ms * (0.75 + this.#random() * 0.5)
   }
-}
-
-function grownFill<T extends Int32Array>(a: T, capacity: number, fill: number): T {
-  const next = grown(a, capacity)
-  next.fill(fill, a.length)
-  return next
 }
 
 function clampCost(cost: number): number {

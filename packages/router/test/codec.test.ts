@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { decode as lpDecode, encode as lpEncode } from 'it-length-prefixed'
+import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
 import {
@@ -102,6 +103,48 @@ describe('control codec', () => {
       entries: [{ ...entries[0]!, gen: 2 }],
     })!
     expect(reused.byteLength).toBe(first.byteLength)
+  })
+
+  it('lays out entries byte by byte as specified, with multi-byte varints as uint8-varint writes them', () => {
+    const enc = new ControlEncoder()
+    const dest = keys[2]!
+    const entries: RouteUpdate[] = [
+      { dest, index: 300, gen: 1, seqno: 0xbeef, metric: 0x1234, hops: 0x0102 },
+      { dest: keys[3]!, index: 70_000, gen: 1, seqno: 7, metric: 1, hops: 1 },
+    ]
+    enc.encode({ type: 'update', fullStart: false, fullEnd: false, entries: [entries[1]!] })
+    const retract = { ...entries[1]!, metric: INFINITY_METRIC, hops: 0 }
+    const frame = enc.encode({ type: 'update', fullStart: true, fullEnd: false, entries: [entries[0]!, retract] })!
+    const expected = [
+      MSG_UPDATE,
+      0x01, // FULL_START
+      ...varint.encode(2),
+      ENTRY_BIND,
+      ...varint.encode(300),
+      ...varint.encode(dest.bytes.byteLength),
+      ...dest.bytes,
+      0xbe,
+      0xef,
+      0x12,
+      0x34,
+      0x01,
+      0x02,
+      0x02, // RETRACT, already bound: index and seqno only
+      ...varint.encode(70_000),
+      0x00,
+      0x07,
+    ]
+    expect([...frame]).toEqual(expected)
+    const dec = new ControlDecoder()
+    dec.decode(
+      new ControlEncoder().encode({ type: 'update', fullStart: false, fullEnd: false, entries: [entries[1]!] })!,
+    )
+    expect(dec.decode(frame)).toMatchObject({
+      entries: [
+        { dest, index: 300, seqno: 0xbeef, metric: 0x1234, hops: 0x0102 },
+        { dest: keys[3], index: 70_000, seqno: 7, metric: INFINITY_METRIC },
+      ],
+    })
   })
 
   it('returns nothing for an update made only of retractions the far end never heard of', () => {

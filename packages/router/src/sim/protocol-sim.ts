@@ -115,9 +115,13 @@ function before(a: SimEvent, b: SimEvent): boolean {
 
 /** Builds a protocol simulation with fresh identities (or `options.keys`). */
 export async function createProtocolSim(options: ProtocolSimOptions): Promise<ProtocolSim> {
-  const keys =
-    options.keys ??
-    (await Promise.all(Array.from({ length: options.size }, async () => peerKeyOf(peerIdFromKey(await generateKey())))))
+  let keys = options.keys
+  if (keys === undefined) {
+    const ids = await Promise.all(Array.from({ length: options.size }, async () => peerIdFromKey(await generateKey())))
+    // made in one go, after the identities: the keys (the objects every routing table touches for every entry) end
+    // up next to each other in memory instead of between key pairs, which keeps them in the CPU caches
+    keys = ids.map(peerKeyOf)
+  }
   return new ProtocolSim(options, keys)
 }
 
