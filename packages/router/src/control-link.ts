@@ -5,7 +5,10 @@
  *
  * It also keeps the link honest: a ping every `helloIntervalMs` (its pong measures RTT for the `rtt` metric), and
  * a link that hears nothing for `linkTimeoutMs` — a black-holed cable, a wedged peer — is declared down and its
- * connection aborted, so streams relayed across it fail at once instead of hanging.
+ * connection aborted, so streams relayed across it fail at once instead of hanging. "Hears" counts every byte the
+ * connection receives, not only control frames: control frames share the connection with relayed streams, and on a
+ * saturated link they wait behind up to a stream window of data (256 KiB to 4 MiB, seconds on a slow link), while
+ * the data arriving shows the neighbour is alive.
  */
 import type { ChannelContext, Credential } from '@pnet/channel'
 import { messages, openChannel } from '@pnet/channel'
@@ -66,6 +69,8 @@ export class ControlLink {
   #inbound: Stream | undefined
   #held: ControlMessage[] = []
   #lastHeard = Date.now()
+  /** the connection's received byte count at the last hello check */
+  #lastBytesIn = 0
   #lastTick = Date.now()
   #hello: NodeJS.Timeout | undefined
   readonly #pings = new Map<number, number>()
@@ -108,6 +113,7 @@ export class ControlLink {
     this.state = 'up'
     this.upAt = Date.now()
     this.#lastHeard = this.upAt
+    this.#lastBytesIn = this.connection.stats.bytesIn
     this.#lastTick = this.upAt
     this.#hello = setInterval(() => this.#sayHello(), this.#init.timers.helloIntervalMs)
     this.#hello.unref()
@@ -211,10 +217,16 @@ export class ControlLink {
     const late = now - this.#lastTick - this.#init.timers.helloIntervalMs
     this.#lastTick = now
     if (late > this.#init.timers.helloIntervalMs) this.#lastHeard += late
+    const bytesIn = this.connection.stats.bytesIn
+    if (bytesIn !== this.#lastBytesIn) {
+      // frames queued behind relayed data arrive late, but the data itself is the neighbour talking
+      this.#lastBytesIn = bytesIn
+      this.#lastHeard = Math.max(this.#lastHeard, now)
+    }
     const silent = now - this.#lastHeard
     if (silent > this.#init.timers.linkTimeoutMs) {
       const err = new Error(
-        `no router traffic from ${this.peer.text} for ${silent} ms (timers.linkTimeoutMs ${this.#init.timers.linkTimeoutMs})`,
+        `nothing received from ${this.peer.text} for ${silent} ms (timers.linkTimeoutMs ${this.#init.timers.linkTimeoutMs})`,
       )
       this.down(err)
       // the connection is as dead as the link: fail whatever else crosses it now rather than when TCP notices

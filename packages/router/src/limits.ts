@@ -87,7 +87,10 @@ export interface RouterTimers {
   refreshIntervalMs: number
   /** how often a neighbour is pinged (liveness, and RTT for the `rtt` metric) */
   helloIntervalMs: number
-  /** a neighbour silent for this long (no frame, no pong) is considered gone */
+  /**
+   * a neighbour silent for this long is considered gone: no byte on its connection (control frames can wait behind
+   * relayed data on a saturated link, so the data counts too)
+   */
   linkTimeoutMs: number
   /** a seqno request unanswered this long is sent again (doubling each time) */
   seqnoRequestTimeoutMs: number

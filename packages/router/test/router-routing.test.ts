@@ -106,9 +106,36 @@ describe('router: routes', () => {
     const down = new Promise<Error>(resolve => b!.router.on('neighbour:down', (_p, err) => resolve(err)))
     hub.blackhole(b!.peerId, c!.peerId, true)
     const err = await down
-    expect(err.message).toMatch(/no router traffic from .* for \d+ ms \(timers.linkTimeoutMs 400\)/)
+    expect(err.message).toMatch(/nothing received from .* for \d+ ms \(timers.linkTimeoutMs 400\)/)
     await until(() => a!.router.route(c!.peerId) === undefined, 'a to lose c')
     await until(() => b!.network.connections(c!.peerId).length === 0, 'the dead connection to be aborted')
+  })
+
+  it('a link saturated by bulk data stays up: control frames queued behind the data are late, not missing', async () => {
+    // 250 kB/s and a stream window (256 KiB) queued on the link: a hello waits ~1 s behind the data, more than
+    // linkTimeoutMs
+    const timers = { helloIntervalMs: 100, linkTimeoutMs: 400 }
+    const [a, b] = [await node({ timers }), await node({ timers })]
+    await link(a!, b!)
+    await until(() => a!.router.route(b!.peerId) !== undefined && b!.router.route(a!.peerId) !== undefined, 'the link')
+    for (const l of hub.links()) l.bandwidthBytesPerSec = 250e3
+    const downs: string[] = []
+    for (const n of [a!, b!]) n.router.on('neighbour:down', (_p, err) => downs.push(err.message))
+    let received = 0
+    b!.channels.handle('/test/sink', async stream => {
+      for await (const chunk of stream.source) received += chunk.byteLength
+    })
+    const { stream } = await a!.router.openStream(b!.peerId, '/test/sink')
+    const total = 1024 * 1024
+    const chunk = new Uint8Array(64 * 1024)
+    await stream.sink(
+      (function* () {
+        for (let sent = 0; sent < total; sent += chunk.byteLength) yield chunk
+      })(),
+    )
+    await until(() => received === total, 'every byte to arrive', 20_000)
+    expect(downs).toEqual([])
+    expect(a!.router.route(b!.peerId)).toBeDefined()
   })
 
   it('partition and heal: both sides keep their own routes, then converge to the whole graph', async () => {
