@@ -51,13 +51,19 @@ function fail(msg) {
   process.exit(1)
 }
 
+/** npm settings passed on to children: how to reach the registry (CA, TLS checking, registry, proxies). */
+const KEEP_NPM_CONFIG = /^npm_config_(cafile|ca|strict_ssl|registry|proxy|https_proxy|noproxy)$/i
+
 /** Environment for every child: our toolchain first on PATH, npm's per-script variables removed. */
 function childEnv() {
   const env = {}
   for (const [k, v] of Object.entries(process.env)) {
     // npm exports its config as npm_config_* to scripts; pnpm would read them as its own config (nodedir of the
-    // system Node, for one), so the child starts from a clean slate.
-    if (/^npm_(config|package|lifecycle)_/i.test(k)) continue
+    // system Node, for one), so the child starts from a clean slate, except for how to reach the registry: the
+    // system npm reads those from its own global npmrc, which an npm run by our Node (another prefix) never sees,
+    // so without them `npm pack` in a test fails behind a TLS-intercepting proxy whose CA only that file names.
+    if (/^npm_(package|lifecycle)_/i.test(k)) continue
+    if (/^npm_config_/i.test(k) && !KEEP_NPM_CONFIG.test(k)) continue
     env[k] = v
   }
   env.PATH = `${toolsBin}:${join(root, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`

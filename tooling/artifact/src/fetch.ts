@@ -73,10 +73,21 @@ export async function fetchPackage(
   return done
 }
 
-/** npm must not inherit a parent pnpm's or npm's per-script settings (nodedir and friends). */
+/** npm settings a parent npm passes on that say how to reach the registry (CA, TLS checking, registry, proxies). */
+const REGISTRY_SETTINGS = /^npm_config_(cafile|ca|strict_ssl|registry|proxy|https_proxy|noproxy)$/i
+
+/**
+ * npm must not inherit a parent pnpm's or npm's per-script settings (nodedir and friends), except how to reach the
+ * registry: an npm run by another Node than the system's reads another global npmrc, and behind a TLS-intercepting
+ * proxy the CA named only in the system's file would be lost.
+ */
 function npmEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_(config|package|lifecycle)_/i.test(k)) env[k] = v
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^npm_(package|lifecycle)_/i.test(k)) continue
+    if (/^npm_config_/i.test(k) && !REGISTRY_SETTINGS.test(k)) continue
+    env[k] = v
+  }
   env.npm_config_update_notifier = 'false'
   return env
 }
