@@ -13,7 +13,8 @@
  * link cut, and memory per node.
  *
  *   node --expose-gc tooling/bench/dist/router/router-bench.js [--sizes 100,1000,5000] [--real-max 1000]
- *                                                [--degree 4] [--latency 1] [--seed 1] [--steady-ms 60000]
+ *                                                [--modes protocol,real] [--degree 4] [--latency 1] [--seed 1]
+ *                                                [--steady-ms 60000]
  */
 
 import { DEFAULT_ROUTER_TIMERS } from '@pnet/router'
@@ -26,6 +27,9 @@ const flag = (name: string, fallback: string): string => {
 }
 const sizes = flag('sizes', '100,1000,5000').split(',').map(Number)
 const realMax = Number(flag('real-max', '1000'))
+const modes = flag('modes', 'protocol,real').split(',')
+for (const m of modes)
+  if (m !== 'protocol' && m !== 'real') throw new Error(`unknown mode ${m} (--modes protocol,real)`)
 const degree = Number(flag('degree', '4'))
 const latencyMs = Number(flag('latency', '1'))
 const seed = Number(flag('seed', '1'))
@@ -222,7 +226,7 @@ function table(rows: Row[]): string {
 const rows: Row[] = []
 for (const size of sizes) {
   for (const mode of ['protocol', 'real'] as const) {
-    if (mode === 'real' && size > realMax) continue
+    if (!modes.includes(mode) || (mode === 'real' && size > realMax)) continue
     process.stderr.write(`  ${mode} ${size} nodes…\n`)
     const row = mode === 'real' ? await realRun(size) : await protocolRun(size)
     rows.push(row)
