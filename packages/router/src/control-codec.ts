@@ -11,6 +11,7 @@
  * dec.decode(frame)   // { type: 'ping', nonce: 7 }
  * ```
  */
+import { encodeUint8Array, encodingLength } from 'uint8-varint'
 import { Reader, Writer } from './bytes.js'
 import { MalformedMessageError } from './errors.js'
 import { INFINITY_METRIC } from './limits.js'
@@ -41,23 +42,10 @@ const BIND = 2
 /** the encoder's per-entry plan, reused by every encoder (encoding is synchronous) */
 let plan = new Uint8Array(1024)
 
-function varintLength(v: number): number {
-  let n = 1
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80)
-    n++
-  }
-  return n
-}
-
-/** writes `v` as an unsigned LEB128 varint at `at`; returns the offset after it */
+/** writes `v` as an unsigned varint at `at`; returns the offset after it */
 function writeVarint(out: Uint8Array, at: number, v: number): number {
-  while (v >= 0x80) {
-    out[at++] = (v & 0x7f) | 0x80
-    v = Math.floor(v / 0x80)
-  }
-  out[at++] = v
-  return at
+  encodeUint8Array(v, out, at)
+  return at + encodingLength(v)
 }
 
 /** big-endian */
@@ -131,11 +119,11 @@ export class ControlEncoder {
       const bind = this.#bind(e)
       plan[k] = bind ? BIND : PLAIN
       count++
-      size += 1 + varintLength(e.index) + 2 + (retract ? 0 : 4)
-      if (bind) size += varintLength(e.dest.bytes.byteLength) + e.dest.bytes.byteLength
+      size += 1 + encodingLength(e.index) + 2 + (retract ? 0 : 4)
+      if (bind) size += encodingLength(e.dest.bytes.byteLength) + e.dest.bytes.byteLength
     }
     if (count === 0 && flags === 0) return undefined
-    const out = new Uint8Array(2 + varintLength(count) + size)
+    const out = new Uint8Array(2 + encodingLength(count) + size)
     out[0] = MSG_UPDATE
     out[1] = flags
     let at = writeVarint(out, 2, count)

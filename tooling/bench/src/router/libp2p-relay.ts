@@ -25,6 +25,7 @@ import { memory } from '@libp2p/memory'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { libp2pDuplex } from '../streams/impls.js'
 
 export interface Libp2pRelayResult {
   /** 1: A→B direct; 2: A→R→B through the circuit relay */
@@ -46,27 +47,17 @@ const ECHO_PROTOCOL = '/pnet-bench/echo/1.0.0'
 const CHUNK = 64 * 1024
 const WARM_UP = 4 * 1024 * 1024
 
-/** Sends every chunk the 3.x way (send() until it says no, then wait for drain), then closes the write side. */
-async function sendAll(stream: Stream, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
-  for await (const chunk of chunks) if (!stream.send(chunk)) await stream.onDrain()
-  await stream.close()
-}
-
-/** The stream's incoming bytes as plain Uint8Arrays. */
-async function* received(stream: Stream): AsyncGenerator<Uint8Array> {
-  for await (const c of stream) yield c instanceof Uint8Array ? c : c.subarray()
-}
-
 async function serveSink(stream: Stream): Promise<void> {
   let bytes = 0
   for await (const c of stream) bytes += c.byteLength
   const answer = new Uint8Array(8)
   new DataView(answer.buffer).setBigUint64(0, BigInt(bytes))
-  await sendAll(stream, [answer])
+  await libp2pDuplex(stream).sink([answer])
 }
 
 async function serveEcho(stream: Stream): Promise<void> {
-  await sendAll(stream, received(stream))
+  const d = libp2pDuplex(stream)
+  await d.sink(d.source)
 }
 
 async function serveBenchProtocols(node: Libp2p): Promise<void> {
@@ -81,20 +72,19 @@ async function serveBenchProtocols(node: Libp2p): Promise<void> {
 
 /** One stream of `bytes` in 64 KiB writes to the sink; checks its count; returns MB/s. */
 async function throughput(conn: Connection, bytes: number): Promise<number> {
-  const stream = await conn.newStream(SINK_PROTOCOL)
+  const stream = libp2pDuplex(await conn.newStream(SINK_PROTOCOL))
   const chunk = new Uint8Array(CHUNK).fill(0x5a)
   const started = performance.now()
   const answer: Uint8Array[] = []
   // read alongside the writes, so a stream error rejects here rather than going unhandled
   await Promise.all([
-    sendAll(
-      stream,
+    stream.sink(
       (function* () {
         for (let sent = 0; sent < bytes; sent += CHUNK) yield chunk
       })(),
     ),
     (async () => {
-      for await (const c of received(stream)) answer.push(c)
+      for await (const c of stream.source) answer.push(c)
     })(),
   ])
   const got = answer.length === 0 ? -1 : Number(Buffer.concat(answer).readBigUInt64BE(0))
@@ -106,7 +96,7 @@ async function throughput(conn: Connection, bytes: number): Promise<number> {
 async function roundTrip(conn: Connection, count: number): Promise<number> {
   const stream = await conn.newStream(ECHO_PROTOCOL)
   const ping = new Uint8Array(64).fill(1)
-  const it = received(stream)[Symbol.asyncIterator]()
+  const it = libp2pDuplex(stream).source[Symbol.asyncIterator]()
   const samples: number[] = []
   for (let i = 0; i < count; i++) {
     const t = performance.now()
@@ -119,7 +109,7 @@ async function roundTrip(conn: Connection, count: number): Promise<number> {
     samples.push((performance.now() - t) * 1000)
   }
   await stream.close()
-  await it.return(undefined)
+  await it.return?.(undefined)
   samples.sort((a, b) => a - b)
   return samples[Math.floor(samples.length / 2)] ?? Number.NaN
 }

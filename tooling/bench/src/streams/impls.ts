@@ -193,8 +193,15 @@ async function libp2pNode(t: TransportName, listen: boolean): Promise<Libp2p> {
   })
 }
 
-/** The idiomatic js-libp2p 3.x way: send() until it says no, then wait for drain. */
-function libp2pDuplex(s: Libp2pStream): Duplex {
+/**
+ * A js-libp2p stream as a {@link Duplex}, written the idiomatic 3.x way: send() until it says no, then wait for drain;
+ * the sink closes the write side when its source ends.
+ *
+ * @example
+ * const d = libp2pDuplex(await connection.newStream('/echo/1.0.0'))
+ * await d.sink([new Uint8Array([1, 2, 3])])
+ */
+export function libp2pDuplex(s: Libp2pStream): Duplex {
   return {
     source: (async function* () {
       for await (const c of s) yield c instanceof Uint8Array ? c : c.subarray()
