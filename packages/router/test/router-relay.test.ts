@@ -238,7 +238,8 @@ describe('router: streams', () => {
     expect(b!.router.stats().relay.active).toBe(1)
     await until(() => b!.router.stats().relay.active === 0, 'the idle relayed connection to close', 10_000)
     expect(Date.now() - idleSince).toBeGreaterThanOrEqual(idleMs - 200)
-    expect(a!.router.stats().relay.connections).toBe(0)
+    // whichever end's idle timer fires first closes the connection; the other end hears of it through the relay
+    await until(() => a!.router.stats().relay.connections === 0, 'the origin to drop its relayed connection', 5_000)
   })
 
   it('gives up on a relay that never answers after timers.relayHandshakeTimeoutMs', async () => {

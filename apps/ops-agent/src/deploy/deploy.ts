@@ -2,7 +2,7 @@
  * `ops-agent deploy`: put the artifact on hosts over SSH, configure and start the agent, then check from the overlay
  * that each one joined. Every host ends as `ok`, `failed` (with the reason) or `unreachable`.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { createGunzip } from 'node:zlib'
 import type { PrivateKey } from '@libp2p/interface'
@@ -96,7 +96,8 @@ async function deployHost(t: SshTarget, o: DeployOptions, art: { sha256: string;
   if (probe.code === SSH_CONNECT_FAILED)
     return { target: t.spec, status: 'unreachable', reason: lastLine(probe.stderr) }
   if (probe.code !== 0) return { target: t.spec, status: 'failed', reason: `probe: ${lastLine(probe.stderr)}` }
-  const upload = `/tmp/ops-agent-${art.sha256.slice(0, 16)}.tar.gz`
+  // one name per copy: hosts sharing a /tmp (or two deploys to one host) must not extract or delete each other's
+  const upload = `/tmp/ops-agent-${art.sha256.slice(0, 16)}-${randomBytes(6).toString('hex')}.tar.gz`
   if (probe.stdout.trim() !== 'have') {
     const cp = await scpTo(t, o.artifact, upload, ssh, o.signal)
     if (cp.code !== 0) return { target: t.spec, status: 'failed', reason: `copy: ${lastLine(cp.stderr)}` }
