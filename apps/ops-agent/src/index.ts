@@ -53,7 +53,7 @@ export {
   planWaves,
   resolveTargets,
 } from './controller/exec.js'
-export { type Fleet, joinFleet } from './controller/fleet.js'
+export { type Fleet, FleetJoinError, joinFleet, type RoutingNode, waitForRoutes } from './controller/fleet.js'
 export {
   capOutput,
   defaultHistoryPath,

@@ -137,6 +137,11 @@ export interface ExecOptions {
   maxFailures?: number
   /** fires to cancel the run (Ctrl-C): running hosts are killed, the rest marked cancelled */
   signal?: AbortSignal
+  /**
+   * Agents the caller knows belong, with their host names (peer ID → name). A `*` run then targets every one of them:
+   * one the controller does not route to is reported `unreachable` with the reason, never left out of the count.
+   */
+  expect?: ReadonlyMap<string, string>
   events?: ExecEvents
 }
 
@@ -210,7 +215,11 @@ function emptySummary(): ExecSummary {
 export async function execute(opts: ExecOptions): Promise<ExecRun> {
   const { key, fleet } = opts
   const { targets, names, unknown } = await resolveTargets(key, fleet, opts.selectors)
-  opts.events?.targets?.(targets.length)
+  for (const [peer, name] of opts.expect ?? []) if (!names.has(peer)) names.set(peer, name)
+  // expected agents that `*` did not resolve to (not routed): accounted for as unreachable, never dispatched
+  const routedTargets = new Set(targets)
+  const unrouted = opts.selectors.all ? [...(opts.expect?.keys() ?? [])].filter(p => !routedTargets.has(p)) : []
+  opts.events?.targets?.(targets.length + unrouted.length)
   const jobId = opts.jobId ?? newJobId()
   const spec: JobSpec = opts.job ?? { kind: 'exec' }
   const timeoutMs = opts.command.timeoutMs ?? DEFAULT_TIMEOUT_MS
@@ -230,7 +239,7 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
   const accepted: string[] = []
   const startWaiters = new Set<() => void>()
   const summary = emptySummary()
-  summary.targeted = targets.length
+  summary.targeted = targets.length + unrouted.length
 
   const hostName = (peer: string): string => names.get(peer) ?? `${peer.slice(0, 8)}…${peer.slice(-6)}`
   const record = (r: HostResult): void => {
@@ -260,6 +269,10 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
       facts: p?.facts,
       ...extra,
     }
+  }
+
+  for (const peer of unrouted) {
+    record(final(peer, 'unreachable', 'not routed: the controller has no path to it through the agent it joined'))
   }
 
   const onReport = (from: string, report: Report): void => {
@@ -461,7 +474,7 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
   }
   return {
     jobId,
-    results: targets.map(t => results.get(t)!).filter(r => r !== undefined),
+    results: [...targets, ...unrouted].map(t => results.get(t)!).filter(r => r !== undefined),
     summary,
     notRun,
     unknown,

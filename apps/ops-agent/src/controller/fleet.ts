@@ -16,6 +16,11 @@ export interface FleetInit {
   logger?: Logger
   /** ms to wait for the first link and a settled routing table (default 10 s) */
   joinTimeoutMs?: number
+  /**
+   * Agents the caller knows belong (a fleet it has just started): the join waits, within `joinTimeoutMs`, until every
+   * one is routed, not only until the table looks settled. Those still unrouted when the wait ends are in `missing()`.
+   */
+  expect?: PeerId[]
 }
 
 export interface Fleet {
@@ -24,6 +29,8 @@ export interface Fleet {
   peers(): PeerId[]
   /** hops to `peer`, when routed */
   hops(peer: PeerId): number | undefined
+  /** the `expect`ed agents that are not routed now */
+  missing(): PeerId[]
   close(): Promise<void>
 }
 
@@ -31,7 +38,48 @@ export interface Fleet {
 const SETTLE_MS = 100
 
 export class FleetJoinError extends Error {
+  override readonly name = 'FleetJoinError'
   readonly code = 'ERR_FLEET_JOIN'
+}
+
+/** The node that waits for routes: anything with a routing table and its change events (an agent's or a controller's node). */
+export type RoutingNode = Pick<Node, 'reachable' | 'on' | 'off'>
+
+/**
+ * Waits until `node` routes to every one of `peers`, or `timeoutMs` passes; resolves with those still not routed
+ * (empty when all are). A fleet that was started a moment ago takes a few route updates to converge: wait for it
+ * before counting on `*`.
+ *
+ * @example
+ * ```ts
+ * const missing = await waitForRoutes(root.node, agents.map(a => a.node.id), { timeoutMs: 10_000 })
+ * if (missing.length > 0) console.error(`${missing.length} agents not routed from the root`)
+ * ```
+ */
+export async function waitForRoutes(
+  node: RoutingNode,
+  peers: PeerId[],
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<PeerId[]> {
+  const unrouted = (): PeerId[] => {
+    const routed = new Set(node.reachable().map(String))
+    return peers.filter(p => !routed.has(p.toString()))
+  }
+  if (unrouted().length === 0) return []
+  return await new Promise<PeerId[]>(resolve => {
+    const finish = (): void => {
+      clearTimeout(timer)
+      node.off('route:change', check)
+      opts.signal?.removeEventListener('abort', finish)
+      resolve(unrouted())
+    }
+    const check = (): void => {
+      if (unrouted().length === 0) finish()
+    }
+    const timer = setTimeout(finish, opts.timeoutMs)
+    node.on('route:change', check)
+    opts.signal?.addEventListener('abort', finish, { once: true })
+  })
 }
 
 /**
@@ -79,10 +127,17 @@ export async function joinFleet(init: FleetInit): Promise<Fleet> {
     await new Promise(r => setTimeout(r, 25))
   }
   node.off('route:change', onChange)
+  const expect = init.expect ?? []
+  await waitForRoutes(node, expect, { timeoutMs: Math.max(0, deadline - Date.now()) })
+  const routed = (): Set<string> => new Set(node.reachable().map(String))
   return {
     node,
     peers: () => node.reachable(),
     hops: peer => node.router.route(peer)?.hops,
+    missing: () => {
+      const now = routed()
+      return expect.filter(p => !now.has(p.toString()))
+    },
     close: () => node.stop({ drainMs: 1_000 }),
   }
 }
