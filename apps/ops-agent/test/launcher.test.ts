@@ -1,3 +1,4 @@
+import { waitFor } from '@pnet/network/testing'
 import { describe, expect, it } from 'vitest'
 import { type LaunchEvents, Launcher, type LaunchRequest } from '../src/agent/launcher.js'
 
@@ -33,14 +34,6 @@ const alive = (pid: number): boolean => {
     return true
   } catch {
     return false
-  }
-}
-
-async function until(check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(r => setTimeout(r, 20))
   }
 }
 
@@ -91,7 +84,7 @@ describe('command launcher', () => {
     const launcher = new Launcher()
     try {
       const pending = launch(launcher, ['sleep', '30'])
-      await until(() => launcher.pid !== undefined && launcher.running === 1)
+      await waitFor(() => launcher.pid !== undefined && launcher.running === 1, 'the launcher to run the command')
       const first = launcher.pid!
       process.kill(first, 'SIGKILL')
       const r = await pending
@@ -109,8 +102,8 @@ describe('command launcher', () => {
     const launcher = new Launcher({ idleMs: 100 })
     await launch(launcher, ['true'])
     const pid = launcher.pid!
-    await until(() => launcher.pid === undefined)
-    await until(() => !alive(pid))
+    await waitFor(() => launcher.pid === undefined, 'the launcher to exit')
+    await waitFor(() => !alive(pid), `pid ${pid} to be gone`)
     const r = await launch(launcher, ['echo', 'back'])
     expect(r.stdout).toBe('back\n')
     launcher.close()

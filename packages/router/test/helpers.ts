@@ -68,15 +68,6 @@ export async function link(a: TestNode, b: TestNode): Promise<void> {
   await a.network.dial(`/memory/${b.name}`)
 }
 
-export async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<number> {
-  const started = Date.now()
-  while (!predicate()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-  return Date.now() - started
-}
-
 /** A synthetic peer ID (identity multihash of a random Ed25519 public key): cheap, for tables of thousands. */
 export function fakePeerBytes(seed: number): Uint8Array {
   const bytes = new Uint8Array(38)

@@ -1,5 +1,6 @@
 import { openChannel } from '@pnet/channel'
 import { createMemoryHub, generateKey, type MemoryHub, peerIdFromKey } from '@pnet/network'
+import { waitFor } from '@pnet/network/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { BroadcastMessage } from '../src/broadcast.js'
 import { decodeReport, encodeBroadcast } from '../src/broadcast-codec.js'
@@ -7,7 +8,7 @@ import { RouterLimitError } from '../src/errors.js'
 import { lengthPrefixed, readFrame } from '../src/frame-io.js'
 import { peerKeyOf } from '../src/peer-key.js'
 import { BROADCAST_CHANNEL } from '../src/protocols.js'
-import { link, type TestNode, testNode, until } from './helpers.js'
+import { link, type TestNode, testNode } from './helpers.js'
 
 let hub: MemoryHub
 const open: TestNode[] = []
@@ -22,7 +23,7 @@ async function tree(n: number, options: Parameters<typeof testNode>[1] = {}): Pr
   const nodes: TestNode[] = []
   for (let i = 0; i < n; i++) nodes.push(await node(options))
   for (let i = 1; i < n; i++) await link(nodes[Math.floor((i - 1) / 2)]!, nodes[i]!)
-  await until(() => nodes.every(x => x.router.reachable().length === n - 1), 'the tree to converge')
+  await waitFor(() => nodes.every(x => x.router.reachable().length === n - 1), 'the tree to converge')
   return nodes
 }
 
@@ -96,7 +97,7 @@ describe('router: broadcast', () => {
   it('delivers a message ID once, however many copies arrive', async () => {
     const [a, b] = [await node(), await node()]
     await link(a!, b!)
-    await until(() => a!.router.route(b!.peerId) !== undefined, 'a to learn b')
+    await waitFor(() => a!.router.route(b!.peerId) !== undefined, 'a to learn b')
     let runs = 0
     b!.router.handleBroadcast('c', () => {
       runs++
@@ -128,7 +129,7 @@ describe('router: broadcast', () => {
   it('remembers at most limits.broadcastSeenCacheSize IDs: an ID pushed out is delivered again', async () => {
     const [a, b] = [await node(), await node({ limits: { broadcastSeenCacheSize: 2 } })]
     await link(a!, b!)
-    await until(() => a!.router.route(b!.peerId) !== undefined, 'a to learn b')
+    await waitFor(() => a!.router.route(b!.peerId) !== undefined, 'a to learn b')
     let runs = 0
     b!.router.handleBroadcast('c', () => {
       runs++
@@ -164,13 +165,13 @@ describe('router: broadcast', () => {
     const c = await node()
     await link(a, b)
     await link(b, c)
-    await until(() => a.router.reachable().length === 2, 'convergence')
+    await waitFor(() => a.router.reachable().length === 2, 'convergence')
     await expect(a.router.broadcast('c', new Uint8Array(17), { targets: [b.peerId] })).rejects.toThrow(RouterLimitError)
     await expect(a.router.broadcast('c', new Uint8Array(1))).rejects.toThrow(/limits.maxBroadcastTargets/)
     let release!: () => void
     b.router.handleBroadcast('c', () => new Promise<void>(resolve => (release = resolve)))
     const first = a.router.broadcast('c', new Uint8Array(1), { targets: [b.peerId] })
-    await until(() => release !== undefined, 'the first broadcast to reach b')
+    await waitFor(() => release !== undefined, 'the first broadcast to reach b')
     const second = await a.router.broadcast('c', new Uint8Array(1), { targets: [b.peerId] })
     expect(second.failed).toMatchObject([{ code: 'REFUSED' }])
     release()
@@ -225,7 +226,7 @@ describe('router: broadcast', () => {
         if (received === 1) await gate
       },
     })
-    await until(() => sent > 0, 'the first reply')
+    await waitFor(() => sent > 0, 'the first reply')
     await new Promise(r => setTimeout(r, 500))
     // all 5 MiB would be sent by now without backpressure; what is held is bounded by the reply queues
     // (limits.broadcastReplyQueueBytes at each hop) and the stream windows
@@ -263,11 +264,11 @@ describe('router: broadcast', () => {
       targets: [nodes[5]!.peerId],
       timeoutMs: 60_000,
     })
-    await until(() => seen !== undefined, 'the broadcast to reach node 5')
+    await waitFor(() => seen !== undefined, 'the broadcast to reach node 5')
     expect(seen!.signal.aborted).toBe(false)
     const started = Date.now()
     await nodes[2]!.close()
-    await until(() => seen!.signal.aborted, 'node 5 to learn that its parent is gone', 10_000)
+    await waitFor(() => seen!.signal.aborted, 'node 5 to learn that its parent is gone', 10_000)
     expect(Date.now() - started).toBeLessThan(10_000)
     expect((await report).failed).toMatchObject([{ code: 'LINK_FAILED' }])
   })

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto'
 import { openChannel } from '@pnet/channel'
 import { createMemoryHub, generateKey, type MemoryHub, peerIdFromKey } from '@pnet/network'
-import { pseudoRandomChunks } from '@pnet/network/testing'
+import { pseudoRandomChunks, waitFor } from '@pnet/network/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { InvalidDestinationError, NoRouteError, RelayRefusedError } from '../src/errors.js'
 import { lengthPrefixed, readFrame } from '../src/frame-io.js'
 import { RELAY_CHANNEL } from '../src/protocols.js'
 import { decodeRelayOpen, encodeRelayOpen } from '../src/relay-codec.js'
-import { link, type TestNode, testNode, until } from './helpers.js'
+import { link, type TestNode, testNode } from './helpers.js'
 
 let hub: MemoryHub
 const open: TestNode[] = []
@@ -20,7 +20,7 @@ async function line(n: number, options: Parameters<typeof testNode>[1] = {}): Pr
   const nodes: TestNode[] = []
   for (let i = 0; i < n; i++) nodes.push(await node(options))
   for (let i = 0; i + 1 < n; i++) await link(nodes[i]!, nodes[i + 1]!)
-  await until(() => nodes[0]!.router.reachable().length === n - 1, 'the line to converge')
+  await waitFor(() => nodes[0]!.router.reachable().length === n - 1, 'the line to converge')
   return nodes
 }
 
@@ -153,14 +153,14 @@ describe('router: streams', () => {
     expect(stalledAt).toBeLessThan(total / 2)
     release()
     await writing
-    await until(() => received === total, 'every byte to arrive', 60_000)
+    await waitFor(() => received === total, 'every byte to arrive', 60_000)
   }, 120_000)
 
   it('a relay that flips a bit makes the stream fail: Noise detects it and nothing forged is delivered', async () => {
     const [a, evil, c] = [await node(), await node(), await node()]
     await link(a!, evil!)
     await link(evil!, c!)
-    await until(() => a!.router.route(c!.peerId) !== undefined, 'a to learn c')
+    await waitFor(() => a!.router.route(c!.peerId) !== undefined, 'a to learn c')
     const atC = echo(c!)
     let flipped = false
     evil!.channels.unhandle(RELAY_CHANNEL)
@@ -220,7 +220,7 @@ describe('router: streams', () => {
     await link(d!, e!)
     await link(e!, c!)
     echo(c!)
-    await until(() => a!.router.route(c!.peerId)?.hops === 2, 'a to route c over b')
+    await waitFor(() => a!.router.route(c!.peerId)?.hops === 2, 'a to route c over b')
     const { stream } = await a!.router.openStream(c!.peerId, '/test/echo')
     const reading = (async () => {
       for await (const _ of stream.source) {
@@ -232,7 +232,7 @@ describe('router: streams', () => {
     hub.cut(b!.peerId, c!.peerId)
     await expect(reading).rejects.toThrow(/relayed connection to 12D3Koo\w+ via 12D3Koo\w+ broke/)
     expect(Date.now() - started).toBeLessThan(2_000)
-    await until(() => a!.router.route(c!.peerId)?.hops === 3, 'the new route')
+    await waitFor(() => a!.router.route(c!.peerId)?.hops === 3, 'the new route')
     const next = await a!.router.openStream(c!.peerId, '/test/echo')
     expect(next.hops).toBe(3)
     expect(await roundTrip(next.stream, 1000)).toBe(sha(1000))
@@ -248,17 +248,17 @@ describe('router: streams', () => {
     expect(await roundTrip(stream, 100)).toBe(sha(100))
     const idleSince = Date.now()
     expect(b!.router.stats().relay.active).toBe(1)
-    await until(() => b!.router.stats().relay.active === 0, 'the idle relayed connection to close', 10_000)
+    await waitFor(() => b!.router.stats().relay.active === 0, 'the idle relayed connection to close', 10_000)
     expect(Date.now() - idleSince).toBeGreaterThanOrEqual(idleMs - 200)
     // whichever end's idle timer fires first closes the connection; the other end hears of it through the relay
-    await until(() => a!.router.stats().relay.connections === 0, 'the origin to drop its relayed connection', 5_000)
+    await waitFor(() => a!.router.stats().relay.connections === 0, 'the origin to drop its relayed connection', 5_000)
   })
 
   it('gives up on a relay that never answers after timers.relayHandshakeTimeoutMs', async () => {
     const [a, mute, c] = [await node({ timers: { relayHandshakeTimeoutMs: 500 } }), await node(), await node()]
     await link(a!, mute!)
     await link(mute!, c!)
-    await until(() => a!.router.route(c!.peerId) !== undefined, 'a to learn c')
+    await waitFor(() => a!.router.route(c!.peerId) !== undefined, 'a to learn c')
     mute!.channels.unhandle(RELAY_CHANNEL)
     mute!.channels.handle(
       RELAY_CHANNEL,
@@ -291,7 +291,7 @@ describe('router: streams', () => {
       await node(),
     ]
     for (const x of [a, c, d, e]) await link(x!, b!)
-    await until(() => [a, c, d, e].every(x => x!.router.reachable().length === 4), 'convergence')
+    await waitFor(() => [a, c, d, e].every(x => x!.router.reachable().length === 4), 'convergence')
     await a!.router.connect(c!.peerId)
     // per peer: a already has its one relayed stream through b
     await expect(a!.router.connect(d!.peerId)).rejects.toMatchObject({

@@ -1,13 +1,13 @@
 import { presharedKeyAuth, presharedKeyCredential } from '@pnet/channel'
 import { createMemoryHub, type MemoryHub } from '@pnet/network'
-import { recordingLogger } from '@pnet/network/testing'
+import { recordingLogger, waitFor } from '@pnet/network/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { MSG_UPDATE } from '../src/control-codec.js'
 import { RouterStoppedError } from '../src/errors.js'
 import { lengthPrefixed } from '../src/frame-io.js'
 import { peerKeyFromBytes } from '../src/peer-key.js'
 import type { RouteChange } from '../src/router.js'
-import { fakeNeighbour, fakePeerBytes, link, type TestNode, testNode, until } from './helpers.js'
+import { fakeNeighbour, fakePeerBytes, link, type TestNode, testNode } from './helpers.js'
 
 let hub: MemoryHub
 const open: TestNode[] = []
@@ -34,7 +34,7 @@ describe('router: routes', () => {
     await link(a!, b!)
     await link(b!, c!)
     await link(c!, d!)
-    await until(() => a!.router.reachable().length === 3, 'a to learn the line')
+    await waitFor(() => a!.router.reachable().length === 3, 'a to learn the line')
     expect(a!.router.nextHop(d!.peerId)?.toString()).toBe(b!.peerId.toString())
     expect(a!.router.route(d!.peerId)).toMatchObject({ hops: 3, metric: 3 })
     expect(a!.router.route(b!.peerId)).toMatchObject({ hops: 1, metric: 1 })
@@ -66,13 +66,13 @@ describe('router: routes', () => {
     await link(a!, d!)
     await link(d!, e!)
     await link(e!, c!)
-    await until(() => a!.router.route(c!.peerId)?.hops === 2, 'a to route c over b')
+    await waitFor(() => a!.router.route(c!.peerId)?.hops === 2, 'a to route c over b')
     const changes: RouteChange[] = []
     a!.router.on('route', ev => {
       if (ev.destination.equals(c!.peerId)) changes.push(ev)
     })
     hub.cut(b!.peerId, c!.peerId)
-    const ms = await until(() => a!.router.route(c!.peerId)?.hops === 3, 'a to route c over d and e')
+    const ms = await waitFor(() => a!.router.route(c!.peerId)?.hops === 3, 'a to route c over d and e')
     expect(ms).toBeLessThan(3_000)
     expect(a!.router.nextHop(c!.peerId)?.toString()).toBe(d!.peerId.toString())
     expect(changes.at(-1)?.route?.nextHop.toString()).toBe(d!.peerId.toString())
@@ -82,7 +82,7 @@ describe('router: routes', () => {
     const [a, b, c] = [await node(), await node(), await node()]
     await link(a!, b!)
     await link(b!, c!)
-    await until(() => a!.router.route(c!.peerId) !== undefined, 'a to learn c')
+    await waitFor(() => a!.router.route(c!.peerId) !== undefined, 'a to learn c')
     const lost = new Promise<RouteChange>(resolve =>
       a!.router.on('route', ev => {
         if (ev.destination.equals(c!.peerId) && ev.route === undefined) resolve(ev)
@@ -102,13 +102,13 @@ describe('router: routes', () => {
     const [a, b, c] = [await node({ timers }), await node({ timers }), await node({ timers })]
     await link(a!, b!)
     await link(b!, c!)
-    await until(() => a!.router.route(c!.peerId) !== undefined, 'a to learn c')
+    await waitFor(() => a!.router.route(c!.peerId) !== undefined, 'a to learn c')
     const down = new Promise<Error>(resolve => b!.router.on('neighbour:down', (_p, err) => resolve(err)))
     hub.blackhole(b!.peerId, c!.peerId, true)
     const err = await down
     expect(err.message).toMatch(/nothing received from .* for \d+ ms \(timers.linkTimeoutMs 400\)/)
-    await until(() => a!.router.route(c!.peerId) === undefined, 'a to lose c')
-    await until(() => b!.network.connections(c!.peerId).length === 0, 'the dead connection to be aborted')
+    await waitFor(() => a!.router.route(c!.peerId) === undefined, 'a to lose c')
+    await waitFor(() => b!.network.connections(c!.peerId).length === 0, 'the dead connection to be aborted')
   })
 
   it('a link saturated by bulk data stays up: control frames queued behind the data are late, not missing', async () => {
@@ -117,7 +117,10 @@ describe('router: routes', () => {
     const timers = { helloIntervalMs: 100, linkTimeoutMs: 400 }
     const [a, b] = [await node({ timers }), await node({ timers })]
     await link(a!, b!)
-    await until(() => a!.router.route(b!.peerId) !== undefined && b!.router.route(a!.peerId) !== undefined, 'the link')
+    await waitFor(
+      () => a!.router.route(b!.peerId) !== undefined && b!.router.route(a!.peerId) !== undefined,
+      'the link',
+    )
     for (const l of hub.links()) l.bandwidthBytesPerSec = 250e3
     const downs: string[] = []
     for (const n of [a!, b!]) n.router.on('neighbour:down', (_p, err) => downs.push(err.message))
@@ -133,7 +136,7 @@ describe('router: routes', () => {
         for (let sent = 0; sent < total; sent += chunk.byteLength) yield chunk
       })(),
     )
-    await until(() => received === total, 'every byte to arrive', 20_000)
+    await waitFor(() => received === total, 'every byte to arrive', 20_000)
     expect(downs).toEqual([])
     expect(a!.router.route(b!.peerId)).toBeDefined()
   })
@@ -143,14 +146,14 @@ describe('router: routes', () => {
     await link(a!, b!)
     await link(c!, d!)
     await link(b!, c!)
-    await until(() => a!.router.reachable().length === 3 && d!.router.reachable().length === 3, 'convergence')
+    await waitFor(() => a!.router.reachable().length === 3 && d!.router.reachable().length === 3, 'convergence')
     hub.cut(b!.peerId, c!.peerId)
-    await until(() => a!.router.reachable().length === 1 && d!.router.reachable().length === 1, 'the partition')
+    await waitFor(() => a!.router.reachable().length === 1 && d!.router.reachable().length === 1, 'the partition')
     expect(a!.router.route(b!.peerId)).toBeDefined()
     expect(d!.router.route(c!.peerId)).toBeDefined()
     await link(a!, d!)
-    await until(() => [a, b, c, d].every(n => n!.router.reachable().length === 3), 'the heal')
-    await until(() => b!.router.route(c!.peerId)?.hops === 3, 'b to reach c the long way round')
+    await waitFor(() => [a, b, c, d].every(n => n!.router.reachable().length === 3), 'the heal')
+    await waitFor(() => b!.router.route(c!.peerId)?.hops === 3, 'b to reach c the long way round')
     expect(b!.router.route(c!.peerId)).toMatchObject({ hops: 3 })
     expect(b!.router.route(c!.peerId)?.nextHop.toString()).toBe(a!.peerId.toString())
   })
@@ -166,7 +169,7 @@ describe('router: routes', () => {
     await link(b!, c!)
     await link(a!, c!)
     for (const l of hub.links(a!.peerId)) if (l.listener === c!.peerId.toString()) l.latencyMs = 100
-    await until(() => a!.router.nextHop(c!.peerId)?.equals(b!.peerId) === true, 'a to route c over b', 10_000)
+    await waitFor(() => a!.router.nextHop(c!.peerId)?.equals(b!.peerId) === true, 'a to route c over b', 10_000)
     const route = a!.router.route(c!.peerId)!
     expect(route.hops).toBe(2)
     // below the slow link's round trip alone (2 × 100 ms)
@@ -189,7 +192,7 @@ describe('router: routes', () => {
       if (p.equals(outsider!.peerId)) flaps++
     })
     await link(outsider!, b!)
-    await until(() => a!.router.route(c!.peerId)?.hops === 2, 'a to route c over b')
+    await waitFor(() => a!.router.route(c!.peerId)?.hops === 2, 'a to route c over b')
     // relayed streams across b work for members, with credentials presented on every hop
     c!.channels.handle('/test/hi', async stream => {
       await stream.sink([new TextEncoder().encode('hi')])
@@ -220,12 +223,12 @@ describe('router: routes', () => {
   it('cuts off a neighbour that sends a malformed control frame; the others carry on', async () => {
     const [a, b] = [await node(), await node()]
     await link(a!, b!)
-    await until(() => a!.router.route(b!.peerId) !== undefined, 'a to learn b')
+    await waitFor(() => a!.router.route(b!.peerId) !== undefined, 'a to learn b')
     const bad = await fakeNeighbour(hub, a!)
     open.push(bad.node)
-    await until(() => a!.router.neighbours().length === 2, 'the fake neighbour to be up')
+    await waitFor(() => a!.router.neighbours().length === 2, 'the fake neighbour to be up')
     bad.sendRaw(lengthPrefixed(Uint8Array.of(MSG_UPDATE, 0, 1, 0, 9, 0, 1, 0, 1, 0, 1)))
-    await until(() => a!.network.connections(bad.node.peerId).length === 0, 'the bad neighbour to be cut off')
+    await waitFor(() => a!.network.connections(bad.node.peerId).length === 0, 'the bad neighbour to be cut off')
     expect(a!.router.route(b!.peerId)).toBeDefined()
     expect(a!.network.connections(b!.peerId).length).toBe(1)
   })
@@ -234,9 +237,9 @@ describe('router: routes', () => {
     const a = await node({ limits: { maxControlFrameBytes: 1024 } })
     const bad = await fakeNeighbour(hub, a)
     open.push(bad.node)
-    await until(() => a.router.neighbours().length === 1, 'the fake neighbour to be up')
+    await waitFor(() => a.router.neighbours().length === 1, 'the fake neighbour to be up')
     bad.sendRaw(lengthPrefixed(new Uint8Array(2048)))
-    await until(() => a.network.connections(bad.node.peerId).length === 0, 'the neighbour to be cut off')
+    await waitFor(() => a.network.connections(bad.node.peerId).length === 0, 'the neighbour to be cut off')
   })
 
   it('drops the link to a neighbour that stops reading updates (limits.maxControlQueueBytes)', async () => {
@@ -244,7 +247,7 @@ describe('router: routes', () => {
     const feeder = await fakeNeighbour(hub, a)
     const stalled = await fakeNeighbour(hub, a, { read: false })
     open.push(feeder.node, stalled.node)
-    await until(() => a.router.neighbours().length === 2, 'both fake neighbours to be up')
+    await waitFor(() => a.router.neighbours().length === 2, 'both fake neighbours to be up')
     const down = new Promise<Error>(resolve => a.router.on('neighbour:down', (_p, err) => resolve(err)))
     // 12,000 destinations behind the feeder: ~540 kB of updates for the stalled neighbour, more than its window
     const entries = Array.from({ length: 12_000 }, (_, i) => ({
@@ -261,13 +264,13 @@ describe('router: routes', () => {
     const err = await down
     expect(err.message).toMatch(/is not reading router updates: \d+ bytes queued \(limits.maxControlQueueBytes\)/)
     // the feeder's routes are unaffected
-    await until(() => a.router.reachable().length === 12_000, 'every route from the feeder')
+    await waitFor(() => a.router.reachable().length === 12_000, 'every route from the feeder')
   })
 
   it('stop() is idempotent, and afterwards every operation says the router is stopped', async () => {
     const [a, b] = [await node(), await node()]
     await link(a!, b!)
-    await until(() => a!.router.route(b!.peerId) !== undefined, 'a to learn b')
+    await waitFor(() => a!.router.route(b!.peerId) !== undefined, 'a to learn b')
     await a!.router.stop()
     await a!.router.stop()
     expect(a!.router.reachable()).toEqual([])

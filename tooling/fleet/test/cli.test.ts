@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { waitFor } from '@pnet/network/testing'
 import { describe, expect, it } from 'vitest'
 import { alive } from '../src/index.js'
-import { waitUntil } from './helpers.js'
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 
@@ -13,7 +13,7 @@ describe('fleet CLI', () => {
     })
     let out = ''
     child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    await waitUntil('ready', () => out.includes('ready 3 agents\n'), 60_000)
+    await waitFor(() => out.includes('ready 3 agents\n'), 'ready', 60_000)
     const lines = out.trim().split('\n')
     const agents = lines.filter(l => l.startsWith('agent '))
     expect(agents).toHaveLength(3)

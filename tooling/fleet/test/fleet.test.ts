@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs'
 import { loadOrCreateKey } from '@pnet/network'
+import { waitFor } from '@pnet/network/testing'
 import { execute, inventory, joinFleet, type Fleet as Overlay, parseSelectors } from 'ops-agent'
 import { afterEach, describe, expect, it } from 'vitest'
 import { descendants, type Fleet, FleetStartError, startFleet } from '../src/index.js'
-import { cmdline, leftovers, waitUntil } from './helpers.js'
+import { cmdline, leftovers } from './helpers.js'
 
 const fleets: Fleet[] = []
 afterEach(async () => {
@@ -90,7 +91,7 @@ describe('startFleet', () => {
       await fleet.kill(5, 'SIGKILL')
       expect(agents[5]!.alive).toBe(false)
       // everything past the killed agent is unreachable now; the rest stays routed
-      await waitUntil('routes past agent-005 to go', () => overlay.peers().length === 5)
+      await waitFor(() => overlay.peers().length === 5, 'routes past agent-005 to go', 20_000)
       expect(overlay.peers().map(String).sort()).toEqual(
         agents
           .slice(0, 5)
@@ -118,10 +119,14 @@ describe('startFleet', () => {
       command: { argv: ['sleep', '60'], timeoutMs: 120_000 },
     })
     let sleeper = 0
-    await waitUntil('the sleep to start', () => {
-      sleeper = descendants([agent.pid]).find(p => cmdline(p).startsWith('sleep 60')) ?? 0
-      return sleeper > 0
-    })
+    await waitFor(
+      () => {
+        sleeper = descendants([agent.pid]).find(p => cmdline(p).startsWith('sleep 60')) ?? 0
+        return sleeper > 0
+      },
+      'the sleep to start',
+      20_000,
+    )
     await fleet.kill(1, 'SIGKILL')
     expect(cmdline(sleeper)).toContain('sleep 60') // orphaned, still running: a real SIGKILL does that
     const run = await running
@@ -138,6 +143,6 @@ describe('startFleet', () => {
     expect(err).toBeInstanceOf(FleetStartError)
     expect((err as Error).message).toMatch(/agent-000 exited while starting \(code 2/)
     expect((err as Error).message).toContain('--trust') // the agent's own complaint, from its log
-    await waitUntil('the reaper to finish', () => leftovers().length === 0, 5_000)
+    await waitFor(() => leftovers().length === 0, 'the reaper to finish', 5_000)
   })
 })

@@ -15,11 +15,3 @@ export function leftovers(extra: readonly number[] = []): string[] {
   const mine = descendants([process.pid]).filter(p => /ops-agent|worker\.js|reaper\.js|sleep/.test(cmdline(p)))
   return [...new Set([...mine, ...extra])].filter(alive).map(p => `${p}: ${cmdline(p)}`)
 }
-
-export async function waitUntil(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(r => setTimeout(r, 50))
-  }
-}

@@ -1,4 +1,5 @@
 import { generateKey, peerIdFromKey } from '@pnet/network'
+import { waitFor } from '@pnet/network/testing'
 import { describe, expect, it } from 'vitest'
 import {
   awaitRoutes,
@@ -12,7 +13,7 @@ import {
   SHARED_AGENTS_PER_PROCESS,
   startFleet,
 } from '../src/index.js'
-import { leftovers, waitUntil } from './helpers.js'
+import { leftovers } from './helpers.js'
 
 describe('limits', () => {
   it('MAX_AGENTS: a bigger fleet is refused before anything starts', async () => {
@@ -36,7 +37,7 @@ describe('limits', () => {
     await expect(startFleet({ count: 2, agentsPerProcess: 1, startTimeoutMs: 1 })).rejects.toThrow(
       /agent-000 \(pid \d+\) did not start within 1 ms/,
     )
-    await waitUntil('no fleet processes left', () => leftovers().length === 0, 10_000)
+    await waitFor(() => leftovers().length === 0, 'no fleet processes left', 10_000)
   })
 
   it('convergeTimeoutMs (CONVERGE_TIMEOUT_MS): routes that do not appear in time fail, naming the agents', async () => {

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { waitFor } from '@pnet/network/testing'
 import { describe, expect, it } from 'vitest'
 import { alive } from '../src/index.js'
-import { waitUntil } from './helpers.js'
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url))
 
@@ -30,7 +30,7 @@ describe('teardown when the owner dies', () => {
     expect(pids).toHaveLength(3) // two workers and one agent process
     expect(pids.every(alive)).toBe(true)
     owner.kill('SIGKILL') // no exit handler runs: only the reapers can clean up
-    await waitUntil('the fleet processes to die', () => !pids.some(alive), 10_000)
-    await waitUntil('the temporary dirs to go', () => !dirs.some(d => existsSync(d)), 10_000)
+    await waitFor(() => !pids.some(alive), 'the fleet processes to die', 10_000)
+    await waitFor(() => !dirs.some(d => existsSync(d)), 'the temporary dirs to go', 10_000)
   })
 })

@@ -144,21 +144,24 @@ export function delay(ms: number): Promise<void> {
 }
 
 /**
- * Polls `predicate` until it is true or `timeoutMs` passes (then throws with `what`).
+ * Polls `predicate` every 5 ms until it is true or `timeoutMs` passes (then throws naming `what`); resolves with the
+ * milliseconds it took. The one polling helper of every package's tests.
  *
  * @example
  * ```ts
  * await waitFor(() => network.connections().length === 0, 'connections to close')
+ * const ms = await waitFor(() => router.route(peer) !== undefined, 'a route to peer', 20_000)
  * ```
  */
 export async function waitFor(
   predicate: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
+): Promise<number> {
+  const started = Date.now()
   while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await delay(10)
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await delay(5)
   }
+  return Date.now() - started
 }
