@@ -202,7 +202,9 @@ switch (job) {
       process.stderr.write(build.stdout + build.stderr)
       fail(`building ${pkg} failed`)
     }
-    code = run(join(toolsBin, 'node'), [join(root, entry), ...rest])
+    // how to run the CLI again, for the commands it prints (`--async`: "collect the results with: …")
+    const env = job === 'ops-agent' ? { ...childEnv(), OPS_AGENT_PROG: 'npm run --silent ops-agent --' } : childEnv()
+    code = run(join(toolsBin, 'node'), [join(root, entry), ...rest], { env })
     break
   }
   case 'fuzz':

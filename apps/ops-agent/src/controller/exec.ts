@@ -20,7 +20,7 @@ import {
 } from '../protocol/job.js'
 import { type AgentInfo, decodeReportBatch, type HostStatus, JOB_CHANNEL, type Report } from '../protocol/reports.js'
 import type { Fleet } from './fleet.js'
-import type { Selectors } from './selector.js'
+import type { Selectors, Subject } from './selector.js'
 
 /** How long after its timeout (plus kill grace) a host may still report before it counts as unreachable. */
 const REPORT_GRACE_MS = 5_000
@@ -150,6 +150,9 @@ export interface ExecRun {
   unknown: string[]
   /** with `detach`: the hosts that started the job (their results are collected later with its ID) */
   accepted: string[]
+  /** when the selectors matched no agent: the agents the inventory heard from and how many were routed, so the
+   * caller can say why (controller/selector-hint.ts) */
+  noMatch?: { known: Subject[]; reachable: number }
 }
 
 /** Asks `peers` who they are (hostname, tags) over the report path; resolves with those that answered in time. */
@@ -180,18 +183,21 @@ export async function resolveTargets(
   key: PrivateKey,
   fleet: Fleet,
   selectors: Selectors,
-): Promise<{ targets: string[]; names: Map<string, string>; unknown: string[] }> {
+): Promise<{ targets: string[]; names: Map<string, string>; unknown: string[]; known: Subject[]; reachable: number }> {
   const names = new Map<string, string>()
-  if (selectors.ids !== undefined) return { targets: selectors.ids, names, unknown: [] }
+  if (selectors.ids !== undefined) return { targets: selectors.ids, names, unknown: [], known: [], reachable: 0 }
   const reachable = fleet.peers()
   // `*` needs no tags: every routed agent is a target, and each says its hostname in its first report
-  if (selectors.all) return { targets: reachable.map(String), names, unknown: [] }
+  if (selectors.all) {
+    return { targets: reachable.map(String), names, unknown: [], known: [], reachable: reachable.length }
+  }
   const infos = await inventory(key, fleet, reachable)
   for (const [peer, info] of infos) names.set(peer, info.tags.hostname ?? peer)
   const silent = reachable.map(String).filter(p => !infos.has(p))
   const matched = [...infos.values()].filter(i => selectors.matches({ peer: i.peer, tags: i.tags })).map(i => i.peer)
   // an agent that did not answer the inventory cannot be matched against tags: the caller warns about it
-  return { targets: matched, names, unknown: silent }
+  const known = [...infos.values()].map(i => ({ peer: i.peer, tags: i.tags }))
+  return { targets: matched, names, unknown: silent, known, reachable: reachable.length }
 }
 
 function emptySummary(): ExecSummary {
@@ -209,7 +215,7 @@ function emptySummary(): ExecSummary {
  */
 export async function execute(opts: ExecOptions): Promise<ExecRun> {
   const { key, fleet } = opts
-  const { targets, names, unknown } = await resolveTargets(key, fleet, opts.selectors)
+  const { targets, names, unknown, known, reachable } = await resolveTargets(key, fleet, opts.selectors)
   opts.events?.targets?.(targets.length)
   const jobId = opts.jobId ?? newJobId()
   const spec: JobSpec = opts.job ?? { kind: 'exec' }
@@ -466,6 +472,7 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
     notRun,
     unknown,
     accepted,
+    ...(targets.length === 0 ? { noMatch: { known, reachable } } : {}),
   }
 }
 
