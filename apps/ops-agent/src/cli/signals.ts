@@ -14,6 +14,8 @@ export const INTERRUPT_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129, SI
 export type Interrupt = keyof typeof INTERRUPT_EXIT_CODES
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+/** A second signal within this long of the first is the same one delivered twice, not a second request. */
+const REPEAT_WINDOW_MS = 1_000
 
 const events = new EventEmitter<{ interrupt: [Interrupt] }>()
 let stdoutGone = false
@@ -52,8 +54,8 @@ export function stdoutClosed(): boolean {
 /**
  * Calls `handler` on the first SIGINT, SIGTERM or SIGHUP, or when stdout closes (guardStdio), until the returned
  * function is called. While it is installed these signals do not kill the process: the handler cancels the job and
- * the run ends with the exit code of INTERRUPT_EXIT_CODES. A second signal exits at once with that code, so a
- * cancel that hangs (a wedged link) never takes control away from the operator.
+ * the run ends with the exit code of INTERRUPT_EXIT_CODES. A second signal (a second or more later) exits at once
+ * with that code, so a cancel that hangs (a wedged link) never takes control away from the operator.
  *
  * @example
  * ```ts
@@ -66,12 +68,18 @@ export function stdoutClosed(): boolean {
  */
 export function onInterrupt(handler: (why: Interrupt) => void): () => void {
   let first: Interrupt | undefined
+  let firstAt = 0
   const fire = (why: Interrupt): void => {
     if (first !== undefined) {
-      if (why !== 'SIGPIPE') process.exit(INTERRUPT_EXIT_CODES[first])
+      // one Ctrl-C can arrive twice (the terminal signals the whole process group, and a wrapper such as
+      // `npm run` passes its own copy on): only a later one is the operator insisting
+      if (why !== 'SIGPIPE' && performance.now() - firstAt >= REPEAT_WINDOW_MS) {
+        process.exit(INTERRUPT_EXIT_CODES[first])
+      }
       return
     }
     first = why
+    firstAt = performance.now()
     handler(why)
   }
   const bySignal = new Map(SIGNALS.map(s => [s, () => fire(s)] as const))
