@@ -7,7 +7,7 @@
  *   ops-agent exec --key FILE --via ADDR --target SEL [--target …] [--timeout 30s] [--concurrency N]
  *                  [--batch N|P%] [--max-failures N] [--json] -- CMD [ARGS …]
  *   ops-agent nodes --key FILE --via ADDR [--json]
- *   ops-agent deploy (--ssh USER@HOST … | --inventory FILE) --join ADDR --trust PEER_ID [--tag k=v …] [--artifact FILE]
+ *   ops-agent deploy (--ssh USER@HOST … | --inventory FILE) [--join ADDR] --trust PEER_ID [--tag k=v …] [--artifact FILE]
  *   ops-agent install-service [--config FILE] [--dry-run] [--unit-name NAME] [--bin PATH] [-- AGENT_FLAGS …]
  *   ops-agent uninstall-service [--unit-name NAME]
  *   ops-agent upgrade --key FILE --via ADDR --target SEL --artifact FILE [--health-timeout 60s]
