@@ -155,6 +155,8 @@ describe('ops-agent controller CLI on 3 agents', { timeout: 120_000 }, () => {
     expect(listed, list.stdout).toBeGreaterThanOrEqual(0.9)
     const json = JSON.parse((await opsAgent(['jobs', '--db', db, '--json'])).stdout) as { durationMs: number }[]
     expect(json[0]!.durationMs).toBeGreaterThanOrEqual(900)
+    const end = (await opsAgent(['job', id, '--db', db, '--json'])).stdout.trim().split('\n').pop()!
+    expect((JSON.parse(end) as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(900)
   })
 
   it('status prints its summary line once', async () => {

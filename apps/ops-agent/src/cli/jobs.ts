@@ -158,7 +158,7 @@ function show(job: JobDetail, running: HostResult[], json: boolean, sink: Sink):
   for (const r of results) if (r.status !== 'running') summary[r.status]++
   if (json) {
     for (const r of [...results, ...running]) sink.stdout(`${JSON.stringify(hostJson(r))}\n`)
-    sink.stdout(`${JSON.stringify({ summary, job: job.id })}\n`)
+    sink.stdout(`${JSON.stringify({ summary, job: job.id, durationMs: elapsedOf(job) })}\n`)
   } else {
     const grouped = groupedOutput(results)
     if (grouped !== '') sink.stdout(grouped)

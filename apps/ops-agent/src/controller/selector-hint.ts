@@ -185,7 +185,7 @@ function closer(term: Term, known: Subject[]): Term | undefined {
  */
 export function noMatchMessage(selectors: string[], known: Subject[], reachable = known.length): string {
   const said = selectors.join(' or ')
-  if (reachable === 0) return `no host matches ${said}: no agent is reachable through the one joined (--via)`
+  if (reachable === 0) return `no host matches ${said}: no agent is reachable through --via`
   if (known.length === 0) return `no host matches ${said}: none of the ${reachable} reachable agents said who it is`
   const better: string[] = []
   for (const sel of selectors) {
