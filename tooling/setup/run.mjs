@@ -17,8 +17,10 @@
 //   node tooling/setup/run.mjs fuzz ARGS       build, then fuzz every decoder (100,000 inputs each; --runs N)
 //   node tooling/setup/run.mjs soak            build, then the netlab soak at full length (5 minutes, needs root)
 //   node tooling/setup/run.mjs build-agent     the self-contained linux-x64 ops-agent artifact (tooling/artifact)
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
+import { constants } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -30,6 +32,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const tools = join(root, '.tools')
 const toolsBin = join(tools, 'bin')
 const [job = 'test', ...rest] = process.argv.slice(2)
+/** Our parent when we started: if it changes, it is gone (runForeground). */
+const startedBy = process.ppid
 /** CLI jobs print only what the CLI prints: setup and build stay silent unless they fail. */
 const CLI_JOBS = {
   pnet: ['@pnet/node', 'packages/node/dist/cli/main.js'],
@@ -80,6 +84,34 @@ function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, env: childEnv(), ...opts })
   if (r.error) fail(`could not run ${cmd}: ${r.error.message}`)
   return r.status ?? (r.signal ? 128 + 1 : 1)
+}
+
+/**
+ * Runs a CLI in the foreground and passes on the signals that stop it. Blocked in spawnSync, this process would die
+ * of a SIGTERM or SIGHUP sent to it (or to `npm run`, which forwards them here) and leave the CLI running on,
+ * orphaned: an ops-agent controller would never cancel its job. A terminal's Ctrl-C reaches both processes; the CLI
+ * takes a repeat within a second for the same one.
+ */
+async function runForeground(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { stdio: 'inherit', cwd: root, env: childEnv(), ...opts })
+  const forward = signal => child.kill(signal)
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, forward)
+  // `npm run` passes a SIGTERM to the shell it started us from, and that shell dies without passing it on: when
+  // whoever started us is gone, hang up on the CLI as a closed terminal would
+  const orphaned = setInterval(() => {
+    if (process.ppid !== startedBy) {
+      clearInterval(orphaned)
+      child.kill('SIGHUP')
+    }
+  }, 250)
+  try {
+    const [code, signal] = await once(child, 'exit')
+    return code ?? 128 + (constants.signals[signal] ?? 1)
+  } catch (err) {
+    fail(`could not run ${cmd}: ${err.message}`)
+  } finally {
+    clearInterval(orphaned)
+  }
 }
 
 function versionOf(bin) {
@@ -202,7 +234,9 @@ switch (job) {
       process.stderr.write(build.stdout + build.stderr)
       fail(`building ${pkg} failed`)
     }
-    code = run(join(toolsBin, 'node'), [join(root, entry), ...rest])
+    // how to run the CLI again, for the commands it prints (`--async`: "collect the results with: …")
+    const env = job === 'ops-agent' ? { ...childEnv(), OPS_AGENT_PROG: 'npm run --silent ops-agent --' } : childEnv()
+    code = await runForeground(join(toolsBin, 'node'), [join(root, entry), ...rest], { env })
     break
   }
   case 'fuzz':

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { main, UsageError } from '../src/cli/main.js'
-import { DeployInputError, forHost, parseSshTarget, readInventory } from '../src/deploy/hosts.js'
+import { DeployInputError, forHost, joinsFor, ownAddress, parseSshTarget, readInventory } from '../src/deploy/hosts.js'
 import { detachedSupervisor, installScript, shQuote } from '../src/deploy/remote.js'
 
 describe('deploy inputs', () => {
@@ -31,6 +31,25 @@ describe('deploy inputs', () => {
     expect(forHost('/srv/{host}/agent', parseSshTarget('10.0.0.9'))).toBe('/srv/10.0.0.9/agent')
   })
 
+  it('leaves out a join address that is the host itself, and knows where a host answers', () => {
+    const bastion = parseSshTarget('root@bastion.example.com')
+    expect(joinsFor(['tcp://bastion.example.com:4001'], bastion, 'tcp://0.0.0.0:4001')).toEqual([])
+    expect(joinsFor(['tcp://BASTION.example.com:4001/'], bastion, 'tcp://0.0.0.0:4001')).toEqual([])
+    // its own listen address (not 0.0.0.0) is itself too; another port or host is not
+    const h = parseSshTarget('root@10.0.0.1')
+    expect(joinsFor(['tcp://10.0.0.1:4001'], h, 'tcp://10.0.0.1:4001')).toEqual([])
+    expect(joinsFor(['/ip4/10.0.0.1/tcp/4001'], h, 'tcp://0.0.0.0:4001')).toEqual([])
+    expect(joinsFor(['tcp://10.0.0.1:4002', 'tcp://10.0.0.2:4001'], h, 'tcp://0.0.0.0:4001')).toEqual([
+      'tcp://10.0.0.1:4002',
+      'tcp://10.0.0.2:4001',
+    ])
+    // a port chosen at start cannot be recognised: kept
+    expect(joinsFor(['tcp://10.0.0.1:4001'], h, 'tcp://0.0.0.0:0')).toEqual(['tcp://10.0.0.1:4001'])
+    expect(ownAddress('tcp://0.0.0.0:4001', bastion)).toBe('/dns/bastion.example.com/tcp/4001')
+    expect(ownAddress('tcp://0.0.0.0:4001', h)).toBe('/ip4/10.0.0.1/tcp/4001')
+    expect(ownAddress('tcp://0.0.0.0:0', h)).toBeUndefined()
+  })
+
   it('quotes every value it puts into the remote script and refuses newlines in agent arguments', () => {
     expect(shQuote("it's")).toBe(`'it'\\''s'`)
     const base = {
@@ -49,7 +68,8 @@ describe('deploy inputs', () => {
     await expect(main(['deploy', '--join', 'tcp://127.0.0.1:1', '--trust', 'x'], sink)).rejects.toThrow(
       /needs --ssh USER@HOST or --inventory FILE/,
     )
-    await expect(main(['deploy', '--ssh', 'root@h', '--trust', 'x'], sink)).rejects.toThrow(/needs --join ADDR/)
+    // --join is optional (the first host of an overlay joins nothing): what is missing next is named instead
+    await expect(main(['deploy', '--ssh', 'root@h', '--trust', 'x'], sink)).rejects.toThrow(/--trust/)
     await expect(
       main(['deploy', '--ssh', 'root@h', '--join', 'tcp://127.0.0.1:1', '--trust', 'nope'], sink),
     ).rejects.toThrow(/--trust/)

@@ -1,9 +1,10 @@
-import { mkdtemp, stat } from 'node:fs/promises'
+import { mkdir, mkdtemp, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { describe, expect, it } from 'vitest'
 import { capOutput, defaultHistoryPath, HistoryError, type NewResult, openHistory } from '../src/controller/history.js'
+import { MIGRATIONS } from '../src/controller/history-schema.js'
 import { HISTORY_BUSY_TIMEOUT_MS, MAX_HISTORY_OUTPUT_BYTES } from '../src/limits.js'
 
 const dbPath = async () => join(await mkdtemp(join(tmpdir(), 'ops-history-')), 'nested', 'jobs.db')
@@ -179,13 +180,51 @@ describe('job history', () => {
     ;(await openHistory(path)).close()
     ;(await openHistory(path)).close()
     const db = new DatabaseSync(path)
-    expect(db.prepare('SELECT version FROM schema_version').all()).toEqual([{ version: 1 }])
+    expect(db.prepare('SELECT version FROM schema_version').all()).toEqual([{ version: 1 }, { version: 2 }])
     db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (99, 0)').run()
     db.close()
     await expect(openHistory(path)).rejects.toMatchObject({
       code: 'ERR_HISTORY_TOO_NEW',
       message: expect.stringContaining(path),
     })
+  })
+
+  it('records when each host ran; a job lasts until its last host ended, also when collected later', async () => {
+    const path = await dbPath()
+    const h = await openHistory(path)
+    h.recordJob({ id: 'timed', kind: 'exec', argv: ['sleep', '1'], selectors: ['*'], startedAt: 10_000, async: true })
+    h.recordResult('timed', result('a', 'ok', { durationMs: 1_200, startedAt: 10_000 }))
+    h.recordResult('timed', result('b', 'ok', { durationMs: 900, startedAt: 10_050, finishedAt: 10_950 }))
+    // collected a minute later: the job still ended when its last host did
+    h.finishJob('timed')
+    const job = h.getJob('timed')!
+    expect(job).toMatchObject({ startedAt: 10_000, finishedAt: 11_200, durationMs: 1_200 })
+    expect(job.results.map(r => [r.host, r.startedAt, r.finishedAt])).toEqual([
+      ['a', 10_000, 11_200],
+      ['b', 10_050, 10_950],
+    ])
+    expect(h.listJobs()[0]!.durationMs).toBe(1_200)
+    h.close()
+  })
+
+  it('migrates a version 1 database: existing results get start and end times from when they were recorded', async () => {
+    const path = await dbPath()
+    await mkdir(dirname(path), { recursive: true })
+    const v1 = new DatabaseSync(path)
+    v1.exec('CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)')
+    v1.exec(MIGRATIONS[0]!)
+    v1.prepare('INSERT INTO schema_version VALUES (1, 0)').run()
+    v1.exec(
+      `INSERT INTO jobs (id, kind, selectors, started_at, finished_at) VALUES ('old', 'exec', '["*"]', 1000, 3000)`,
+    )
+    v1.exec(`INSERT INTO results (job_id, peer, host, status, stdout, stderr, duration_ms, recorded_at)
+             VALUES ('old', 'p', 'web-1', 'ok', '', '', 1500, 2900)`)
+    v1.close()
+    const h = await openHistory(path)
+    const job = h.getJob('old')!
+    expect(job.durationMs).toBe(2_000)
+    expect(job.results[0]).toMatchObject({ startedAt: 1_400, finishedAt: 2_900, durationMs: 1_500 })
+    h.close()
   })
 
   it('lets two controllers open and write the same database at once', async () => {

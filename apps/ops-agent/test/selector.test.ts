@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { globDistance, noMatchMessage } from '../src/controller/selector-hint.js'
 import { globToRegExp, parseSelectors, SelectorError } from '../src/index.js'
 
 const PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
@@ -44,5 +45,31 @@ describe('selectors', () => {
     expect(globToRegExp('a.b*').test('a.bcd')).toBe(true)
     expect(globToRegExp('a.b*').test('axbcd')).toBe(false)
     expect(globToRegExp('(x)').test('(x)')).toBe(true)
+  })
+})
+
+describe('when selectors match nothing', () => {
+  const known = [web3, db1, { peer: 'y', tags: { hostname: 'web-10', role: 'web', dc: 'eu-west', os: 'linux' } }]
+
+  it('measures a glob against a value with wildcards free, and keeps the glob shape in the fix', () => {
+    expect(globDistance('wbe*', 'web-1')).toEqual({ distance: 1, fixed: 'web*' })
+    expect(globDistance('web-*', 'web-1')).toEqual({ distance: 0, fixed: 'web-*' })
+    expect(globDistance('*wbe*', 'a-web-1')).toEqual({ distance: 1, fixed: '*web*' })
+    expect(globDistance('db-[23]', 'db-1').distance).toBe(1)
+    expect(globDistance('dc?', 'db-1').distance).toBe(2)
+  })
+
+  it('names the selector and suggests the closest known host name, tag value or tag name', () => {
+    expect(noMatchMessage(['host=wbe*'], known)).toBe('no host matches host=wbe*; did you mean host=web*?')
+    expect(noMatchMessage(['role=wbe'], known)).toBe('no host matches role=wbe; did you mean role=web?')
+    expect(noMatchMessage(['rol=db'], known)).toBe('no host matches rol=db; did you mean role=db?')
+    expect(noMatchMessage(['hots=db-1'], known)).toBe('no host matches hots=db-1; did you mean host=db-1?')
+    // each term matches some host, only not together: nothing to correct
+    expect(noMatchMessage(['role=web,dc=us-east'], known)).toBe('no host matches role=web,dc=us-east')
+    expect(noMatchMessage(['role=zzzzzz'], known)).toBe('no host matches role=zzzzzz')
+    expect(noMatchMessage(['host=wbe*', 'role=dbb'], known)).toBe(
+      'no host matches host=wbe* or role=dbb; did you mean host=web* or role=db?',
+    )
+    expect(noMatchMessage(['*'], [], 0)).toMatch(/^no host matches \*: no agent is reachable/)
   })
 })

@@ -123,6 +123,9 @@ describe('status table', () => {
     expect(text).toContain(s.kernel.release)
     expect(text.split('\n')[1]!.startsWith(s.hostname)).toBe(true)
     expect(text.endsWith('1 host: 1 answered\n')).toBe(true)
+    // the CLI prints its own summary line after the table, so it asks for none
+    const bare = statusTable([{ host: s.hostname, status: s }], { countLine: false })
+    expect(bare.trimEnd().split('\n')).toHaveLength(2)
   })
 
   it('formats bytes like df -h and uptime in two units', () => {

@@ -117,8 +117,8 @@ describe.skipIf(why !== undefined)(`ops-agent deploy over ssh${why === undefined
   }, 240_000)
 
   afterAll(async () => {
-    for (const h of [...HOSTS, DEAD]) {
-      const pid = await readFile(join(prefix(h), 'run', 'supervisor.pid'), 'utf8').catch(() => '')
+    for (const p of [...HOSTS, DEAD].flatMap(h => [prefix(h), join(dir, 'first', h)])) {
+      const pid = await readFile(join(p, 'run', 'supervisor.pid'), 'utf8').catch(() => '')
       if (pid !== '') {
         try {
           process.kill(Number(pid), 'SIGTERM')
@@ -223,5 +223,62 @@ describe.skipIf(why !== undefined)(`ops-agent deploy over ssh${why === undefined
     expect(await Promise.all(HOSTS.map(h => readFile(join(prefix(h), 'run', 'supervisor.pid'), 'utf8')))).toEqual(pids)
     // no second copy of the artifact was left anywhere
     expect(readdirSync('/tmp').filter(f => f.startsWith(`ops-agent-${a.sha256.slice(0, 16)}`))).toEqual([])
+  }, 150_000)
+
+  it('deploys the first hosts of a new overlay: a --join naming the host itself is skipped, no --join at all is fine; deploy waits for each agent to answer and reports ok', async () => {
+    // docs/ops-agent.md step 3: the bastion "joins itself"; here 127.0.0.2 is the bastion and 127.0.0.3 joins it
+    // in the same run, on a fixed port (the address the guide gives them)
+    const agentPort = port + 1
+    const firstArgs = (targets: string[], joins: string[]): string[] => [
+      REPO_CLI,
+      'deploy',
+      ...targets.flatMap(t => ['--ssh', `root@${t}:${port}`]),
+      ...joins.flatMap(j => ['--join', j]),
+      '--trust',
+      controller,
+      '--artifact',
+      a.path,
+      '--prefix',
+      join(dir, 'first', '{host}'),
+      '--listen',
+      `tcp://{host}:${agentPort}`,
+      '--identity',
+      join(dir, 'id'),
+      '--ssh-option',
+      'StrictHostKeyChecking=no',
+      '--ssh-option',
+      'UserKnownHostsFile=/dev/null',
+      '--ssh-option',
+      'LogLevel=ERROR',
+      '--json',
+    ]
+    const bastion = `tcp://${HOSTS[0]}:${agentPort}`
+    const r = await runFile(process.execPath, firstArgs([HOSTS[0]!, HOSTS[1]!], [bastion]), {
+      env: process.env,
+      timeoutMs: 120_000,
+    })
+    const o = outcomes(r.stdout)
+    for (const h of [HOSTS[0]!, HOSTS[1]!]) {
+      expect(o.get(h), `${h}: ${o.get(h)?.reason} ${r.stderr}`).toMatchObject({ status: 'ok', changed: true })
+    }
+    expect(r.code, r.stderr).toBe(0)
+    // the bastion was not told to join itself; the other host joins the bastion
+    const args = async (h: string) =>
+      (await readFile(join(dir, 'first', h, 'etc', 'agent.args'), 'utf8')).split('\n').filter(l => l !== '')
+    expect(await args(HOSTS[0]!)).not.toContain('--join')
+    expect(await args(HOSTS[1]!)).toEqual(expect.arrayContaining(['--join', bastion]))
+    const ex = await runFile(
+      process.execPath,
+      [REPO_CLI, 'exec', '--key', key, '--via', bastion, '--target', '*', '--json', '--', 'true'],
+      { env: process.env },
+    )
+    expect(ex.code, ex.stdout + ex.stderr).toBe(0)
+    expect(JSON.parse(ex.stdout.trim().split('\n').pop()!).summary).toMatchObject({ targeted: 2, ok: 2 })
+
+    // no --join at all: a standalone first agent, checked through its own address
+    const alone = await runFile(process.execPath, firstArgs([HOSTS[2]!], []), { env: process.env, timeoutMs: 120_000 })
+    expect(alone.code, alone.stdout + alone.stderr).toBe(0)
+    expect(outcomes(alone.stdout).get(HOSTS[2]!)).toMatchObject({ status: 'ok', changed: true })
+    expect(await args(HOSTS[2]!)).not.toContain('--join')
   }, 150_000)
 })

@@ -41,8 +41,9 @@ export async function jobsCommand(args: string[], sink: Sink): Promise<number> {
       const what = j.kind === 'push' ? `${j.push?.local} → ${j.push?.remote}` : (j.script ?? j.argv?.join(' ') ?? '')
       const s = j.summary
       const state = s === null ? (j.async ? 'async, not collected' : 'unfinished') : `${s.ok}/${s.targeted} ok`
+      const took = j.durationMs === null ? '-' : `${(j.durationMs / 1000).toFixed(2)} s`
       sink.stdout(
-        `${j.id}  ${new Date(j.startedAt).toISOString()}  ${j.kind.padEnd(6)}  ${state.padEnd(20)}  ${what}\n`,
+        `${j.id}  ${new Date(j.startedAt).toISOString()}  ${took.padStart(9)}  ${j.kind.padEnd(6)}  ${state.padEnd(20)}  ${what}\n`,
       )
     }
     if (jobs.length === 0) sink.stdout('no jobs recorded yet\n')
@@ -99,14 +100,15 @@ export async function jobCommand(
             command: { argv: [], timeoutMs: 10_000, killGraceMs: 0 },
           })
           const unreachable: HostResult[] = []
+          const record = (r: HostResult): void => history.recordResult(job!.id, ranAt(job!, r) as never)
           for (const r of run.results) {
             if (r.status === 'running') running.set(r.peer, r)
             // while we wait for others anyway, a host out of reach now is asked again next round
             else if (r.status === 'unreachable' && values.wait === true) unreachable.push(r)
-            else history.recordResult(job.id, r as never)
+            else record(r)
           }
           const again = running.size > 0 && Date.now() <= deadline && values.wait === true
-          if (!again) for (const r of unreachable) history.recordResult(job.id, r as never)
+          if (!again) for (const r of unreachable) record(r)
           pending = again ? [...running.keys(), ...unreachable.map(r => r.peer)] : []
           job = history.getJob(job.id) as JobDetail
           if (!again) break
@@ -124,6 +126,23 @@ export async function jobCommand(
   }
 }
 
+/**
+ * A collected result with when it ran: the agent reports how long it ran, not when, and a collect may come long
+ * after the end, so the host's run is placed at the job's dispatch. A host that could not be asked ran for all we
+ * know 0 ms (not the collect's wait).
+ */
+function ranAt(job: JobDetail, r: HostResult): HostResult & { startedAt: number } {
+  const reported = r.status !== 'unreachable'
+  return { ...r, durationMs: reported ? r.durationMs : 0, startedAt: job.startedAt }
+}
+
+/** How long the job took: until its last host ended (so far, while hosts still run it). */
+function elapsedOf(job: JobDetail): number {
+  if (job.durationMs !== null) return job.durationMs
+  const ends = job.results.map(r => r.finishedAt)
+  return ends.length === 0 ? 0 : Math.max(0, Math.max(...ends) - job.startedAt)
+}
+
 function show(job: JobDetail, running: HostResult[], json: boolean, sink: Sink): number {
   const results: HostResult[] = job.results.map((r: StoredResult) => ({ ...r }))
   const summary = {
@@ -139,12 +158,12 @@ function show(job: JobDetail, running: HostResult[], json: boolean, sink: Sink):
   for (const r of results) if (r.status !== 'running') summary[r.status]++
   if (json) {
     for (const r of [...results, ...running]) sink.stdout(`${JSON.stringify(hostJson(r))}\n`)
-    sink.stdout(`${JSON.stringify({ summary, job: job.id })}\n`)
+    sink.stdout(`${JSON.stringify({ summary, job: job.id, durationMs: elapsedOf(job) })}\n`)
   } else {
     const grouped = groupedOutput(results)
     if (grouped !== '') sink.stdout(grouped)
     for (const r of running) sink.stdout(`${r.host}: still running (${r.reason ?? ''})\n`)
-    sink.stdout(summaryLine(summary, results, 0))
+    sink.stdout(summaryLine(summary, results, elapsedOf(job)))
   }
   return running.length > 0 ? 1 : exitCode(summary)
 }

@@ -7,13 +7,14 @@
  *   ops-agent exec --key FILE --via ADDR --target SEL [--target …] [--timeout 30s] [--concurrency N]
  *                  [--batch N|P%] [--max-failures N] [--json] -- CMD [ARGS …]
  *   ops-agent nodes --key FILE --via ADDR [--json]
- *   ops-agent deploy (--ssh USER@HOST … | --inventory FILE) --join ADDR --trust PEER_ID [--tag k=v …] [--artifact FILE]
+ *   ops-agent deploy (--ssh USER@HOST … | --inventory FILE) [--join ADDR] --trust PEER_ID [--tag k=v …] [--artifact FILE]
  *   ops-agent install-service [--config FILE] [--dry-run] [--unit-name NAME] [--bin PATH] [-- AGENT_FLAGS …]
  *   ops-agent uninstall-service [--unit-name NAME]
  *   ops-agent upgrade --key FILE --via ADDR --target SEL --artifact FILE [--health-timeout 60s]
  *   ops-agent uninstall --key FILE --via ADDR --target SEL [--purge]
  *
- * Exit codes: 0 every targeted host ran the command and exited 0; 1 anything else; 2 usage error.
+ * Exit codes: 0 every targeted host ran the command and exited 0; 1 anything else; 2 usage error; 130, 143, 129
+ * cancelled by SIGINT, SIGTERM, SIGHUP; 141 stdout closed (cli/signals.ts).
  */
 import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -35,6 +36,7 @@ export { parseDuration, UsageError } from './run.js'
 import { DEPLOY_USAGE, deployCommand } from '../deploy/command.js'
 import { DeployInputError } from '../deploy/hosts.js'
 import { installServiceCommand, SERVICE_USAGE, ServiceUsageError, uninstallServiceCommand } from './service.js'
+import { guardStdio } from './signals.js'
 import { LIFECYCLE_OPTIONS, UPGRADE_USAGE, uninstallCommand, upgradeCommand, upgradeWatchCommand } from './upgrade.js'
 
 const USAGE = `usage: ops-agent <command> [options]
@@ -307,6 +309,7 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  guardStdio()
   main(process.argv.slice(2)).then(
     code => {
       process.exitCode = code

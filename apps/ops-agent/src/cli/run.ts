@@ -1,6 +1,6 @@
 /**
  * What exec, script, push, status and job share on the command line: the target and rolling-run flags, joining the
- * fleet, live output or JSON lines, the summary, Ctrl-C, the exit code, and the job history.
+ * fleet, live output or JSON lines, the summary, interrupts (cli/signals.ts), the exit code, and the job history.
  */
 import { readFile } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
@@ -14,7 +14,10 @@ import { defaultHistoryPath, type History, type NewJob, openHistory } from '../c
 import { groupedOutput, hostJson, LivePrinter, type Sink, summaryLine } from '../controller/output.js'
 import { DEFAULT_PUSH_TIMEOUT_MS, pushFile } from '../controller/push.js'
 import { parseSelectors, SelectorError, type Selectors } from '../controller/selector.js'
+import { noMatchMessage } from '../controller/selector-hint.js'
 import { statusTable } from '../controller/status-table.js'
+import { collectCommand } from './follow-up.js'
+import { INTERRUPT_EXIT_CODES, type Interrupt, onInterrupt } from './signals.js'
 
 export class UsageError extends Error {}
 
@@ -148,11 +151,13 @@ export async function runAndReport(
   const fleet = await joinFleet({ key, via: flags.via })
   const printer = new LivePrinter(sink)
   const cancel = new AbortController()
-  const onSigint = (): void => {
-    sink.stderr('\ncancelling on every host…\n')
+  let interrupted: Interrupt | undefined
+  const stopWatching = onInterrupt(why => {
+    interrupted = why
+    // a closed stdout is the reader saying "enough" (`| head -1`): cancel without a word, like pdsh
+    if (why !== 'SIGPIPE') sink.stderr(`\n${why}: cancelling on every host…\n`)
     cancel.abort()
-  }
-  process.once('SIGINT', onSigint)
+  })
   const started = performance.now()
   let recorded: string | undefined
   const remember = (jobId: string, peers: string[]): void => {
@@ -186,10 +191,15 @@ export async function runAndReport(
     })
     if (recorded !== undefined && !flags.async) history.finishJob(recorded, { summary: run.summary })
     printEnd(flags, sink, run, render, performance.now() - started, live ? printer : undefined)
+    // a run that targets nothing fails (exit 1): say why, and what was probably meant
+    if (run.noMatch !== undefined) {
+      sink.stderr(`${noMatchMessage(flags.selectorText, run.noMatch.known, run.noMatch.reachable)}\n`)
+    }
+    if (interrupted !== undefined) return INTERRUPT_EXIT_CODES[interrupted]
     if (flags.async) return run.summary.targeted > 0 && run.accepted.length === run.summary.targeted ? 0 : 1
     return exitCode(run.summary)
   } finally {
-    process.off('SIGINT', onSigint)
+    stopWatching()
     history.close()
     await fleet.close()
   }
@@ -221,7 +231,7 @@ function printEnd(
   if (flags.async) {
     sink.stdout(`job ${run.jobId} started on ${run.accepted.length} of ${run.summary.targeted} hosts\n`)
     for (const r of run.results) sink.stdout(`${r.host}: ${r.status}${r.reason ? ` (${r.reason})` : ''}\n`)
-    sink.stdout(`collect the results with: ops-agent job ${run.jobId} --wait\n`)
+    sink.stdout(`collect the results with: ${collectCommand(run.jobId, flags)}\n`)
     return
   }
   if (render === 'status') {
@@ -231,7 +241,7 @@ function printEnd(
       status: (r.facts as SystemStatus | undefined) ?? null,
       reason: r.facts === undefined ? (r.reason ?? r.status) : undefined,
     }))
-    sink.stdout(statusTable(rows))
+    sink.stdout(statusTable(rows, { countLine: false }))
   } else {
     const grouped = groupedOutput(run.results)
     if (grouped !== '') sink.stdout(grouped)

@@ -20,7 +20,7 @@ import {
 } from '../protocol/job.js'
 import { type AgentInfo, decodeReportBatch, type HostStatus, JOB_CHANNEL, type Report } from '../protocol/reports.js'
 import type { Fleet } from './fleet.js'
-import type { Selectors } from './selector.js'
+import type { Selectors, Subject } from './selector.js'
 
 /** How long after its timeout (plus kill grace) a host may still report before it counts as unreachable. */
 const REPORT_GRACE_MS = 5_000
@@ -155,6 +155,9 @@ export interface ExecRun {
   unknown: string[]
   /** with `detach`: the hosts that started the job (their results are collected later with its ID) */
   accepted: string[]
+  /** when the selectors matched no agent: the agents the inventory heard from and how many were routed, so the
+   * caller can say why (controller/selector-hint.ts) */
+  noMatch?: { known: Subject[]; reachable: number }
 }
 
 /** Asks `peers` who they are (hostname, tags) over the report path; resolves with those that answered in time. */
@@ -185,18 +188,21 @@ export async function resolveTargets(
   key: PrivateKey,
   fleet: Fleet,
   selectors: Selectors,
-): Promise<{ targets: string[]; names: Map<string, string>; unknown: string[] }> {
+): Promise<{ targets: string[]; names: Map<string, string>; unknown: string[]; known: Subject[]; reachable: number }> {
   const names = new Map<string, string>()
-  if (selectors.ids !== undefined) return { targets: selectors.ids, names, unknown: [] }
+  if (selectors.ids !== undefined) return { targets: selectors.ids, names, unknown: [], known: [], reachable: 0 }
   const reachable = fleet.peers()
   // `*` needs no tags: every routed agent is a target, and each says its hostname in its first report
-  if (selectors.all) return { targets: reachable.map(String), names, unknown: [] }
+  if (selectors.all) {
+    return { targets: reachable.map(String), names, unknown: [], known: [], reachable: reachable.length }
+  }
   const infos = await inventory(key, fleet, reachable)
   for (const [peer, info] of infos) names.set(peer, info.tags.hostname ?? peer)
   const silent = reachable.map(String).filter(p => !infos.has(p))
   const matched = [...infos.values()].filter(i => selectors.matches({ peer: i.peer, tags: i.tags })).map(i => i.peer)
   // an agent that did not answer the inventory cannot be matched against tags: the caller warns about it
-  return { targets: matched, names, unknown: silent }
+  const known = [...infos.values()].map(i => ({ peer: i.peer, tags: i.tags }))
+  return { targets: matched, names, unknown: silent, known, reachable: reachable.length }
 }
 
 function emptySummary(): ExecSummary {
@@ -214,7 +220,7 @@ function emptySummary(): ExecSummary {
  */
 export async function execute(opts: ExecOptions): Promise<ExecRun> {
   const { key, fleet } = opts
-  const { targets, names, unknown } = await resolveTargets(key, fleet, opts.selectors)
+  const { targets, names, unknown, known, reachable } = await resolveTargets(key, fleet, opts.selectors)
   for (const [peer, name] of opts.expect ?? []) if (!names.has(peer)) names.set(peer, name)
   // expected agents that `*` did not resolve to (not routed): accounted for as unreachable, never dispatched
   const routedTargets = new Set(targets)
@@ -479,6 +485,7 @@ export async function execute(opts: ExecOptions): Promise<ExecRun> {
     notRun,
     unknown,
     accepted,
+    ...(targets.length + unrouted.length === 0 ? { noMatch: { known, reachable } } : {}),
   }
 }
 

@@ -37,4 +37,10 @@ export const MIGRATIONS: readonly string[] = [
      recorded_at INTEGER NOT NULL,
      PRIMARY KEY (job_id, peer)
    );`,
+  // 2: when each host's run started and ended (epoch ms), so a job's duration is its hosts' span, also for an
+  // --async job whose results were collected long after they ended. Rows from before are filled in as well as they
+  // can be: they were recorded as they ended, and ran for duration_ms.
+  `ALTER TABLE results ADD COLUMN started_at INTEGER;
+   ALTER TABLE results ADD COLUMN finished_at INTEGER;
+   UPDATE results SET finished_at = recorded_at, started_at = recorded_at - duration_ms;`,
 ]

@@ -66,6 +66,10 @@ export interface NewResult {
   stderr: string
   durationMs: number
   reason?: string
+  /** epoch ms the host started the job; default `finishedAt - durationMs` */
+  startedAt?: number
+  /** epoch ms it ended there; default now (a result recorded as it arrives) */
+  finishedAt?: number
 }
 
 /** A stored result: output capped at MAX_HISTORY_OUTPUT_BYTES per stream, with how much was left out. */
@@ -74,6 +78,8 @@ export interface StoredResult extends NewResult {
   stdoutOmittedBytes: number
   stderrOmittedBytes: number
   recordedAt: number
+  startedAt: number
+  finishedAt: number
 }
 
 /** A job from the history. `summary` is null until the job finished. */
@@ -88,7 +94,10 @@ export interface JobEntry {
   targets: { peer: string; host: string }[] | null
   async: boolean
   startedAt: number
+  /** when its last host ended (or the run was given up) */
   finishedAt: number | null
+  /** `finishedAt - startedAt`; null until the job finished */
+  durationMs: number | null
   summary: JobSummary | null
 }
 
@@ -153,7 +162,10 @@ export interface History {
   recordJob(job: NewJob): void
   /** Records (or replaces: a host collected later overrides an earlier `unreachable`) one host's result. */
   recordResult(jobId: string, result: NewResult): void
-  /** Marks the job finished; the summary is counted from the recorded results unless given. */
+  /**
+   * Marks the job finished; the summary is counted from the recorded results unless given, and `finishedAt` is when
+   * its last host ended unless given (an --async job is collected after the fact: collecting is not finishing).
+   */
   finishJob(jobId: string, opts?: { summary?: JobSummary; finishedAt?: number }): JobSummary
   /** Most recent jobs first. */
   listJobs(opts?: { limit?: number; kind?: JobKind }): JobEntry[]
@@ -199,6 +211,8 @@ interface ResultRow {
   duration_ms: number
   reason: string | null
   recorded_at: number
+  started_at: number
+  finished_at: number
 }
 
 async function loadSqlite(): Promise<typeof import('node:sqlite')> {
@@ -344,16 +358,21 @@ class SqliteHistory implements History {
   #recordResult(jobId: string, r: NewResult): void {
     const out = capOutput(r.stdout)
     const err = capOutput(r.stderr)
+    const now = Date.now()
+    const durationMs = Math.round(r.durationMs)
+    const finishedAt = Math.round(r.finishedAt ?? (r.startedAt === undefined ? now : r.startedAt + durationMs))
+    const startedAt = Math.round(r.startedAt ?? finishedAt - durationMs)
     try {
       this.db
         .prepare(
           `INSERT INTO results (job_id, peer, host, status, exit_code, signal, stdout, stderr, stdout_omitted,
-             stderr_omitted, duration_ms, reason, recorded_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             stderr_omitted, duration_ms, reason, recorded_at, started_at, finished_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (job_id, peer) DO UPDATE SET host = excluded.host, status = excluded.status,
              exit_code = excluded.exit_code, signal = excluded.signal, stdout = excluded.stdout, stderr = excluded.stderr,
              stdout_omitted = excluded.stdout_omitted, stderr_omitted = excluded.stderr_omitted,
-             duration_ms = excluded.duration_ms, reason = excluded.reason, recorded_at = excluded.recorded_at`,
+             duration_ms = excluded.duration_ms, reason = excluded.reason, recorded_at = excluded.recorded_at,
+             started_at = excluded.started_at, finished_at = excluded.finished_at`,
         )
         .run(
           jobId,
@@ -366,9 +385,11 @@ class SqliteHistory implements History {
           err.text,
           out.omitted,
           err.omitted,
-          Math.round(r.durationMs),
+          durationMs,
           r.reason ?? null,
-          Date.now(),
+          now,
+          startedAt,
+          finishedAt,
         )
     } catch (e) {
       if (/FOREIGN KEY constraint/.test((e as Error).message)) {
@@ -386,13 +407,16 @@ class SqliteHistory implements History {
 
   #finishJob(jobId: string, opts: { summary?: JobSummary; finishedAt?: number }): JobSummary {
     const summary = opts.summary ?? this.#count(jobId)
+    const last = this.db.prepare('SELECT MAX(finished_at) AS t FROM results WHERE job_id = ?').get(jobId) as {
+      t: number | null
+    }
     const res = this.db
       .prepare(
         `UPDATE jobs SET finished_at = ?, targeted = ?, ok = ?, failed = ?, timeout = ?, unreachable = ?, refused = ?,
            cancelled = ? WHERE id = ?`,
       )
       .run(
-        opts.finishedAt ?? Date.now(),
+        opts.finishedAt ?? last.t ?? Date.now(),
         summary.targeted,
         summary.ok,
         summary.failed,
@@ -490,6 +514,7 @@ function toEntry(r: JobRow): JobEntry {
     async: r.async === 1,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    durationMs: r.finished_at === null ? null : Math.max(0, r.finished_at - r.started_at),
     summary:
       r.finished_at === null
         ? null
@@ -519,5 +544,7 @@ function toResult(r: ResultRow): StoredResult {
     stdoutOmittedBytes: r.stdout_omitted,
     stderrOmittedBytes: r.stderr_omitted,
     recordedAt: r.recorded_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
   }
 }

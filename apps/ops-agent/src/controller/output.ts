@@ -13,8 +13,9 @@ export interface Sink {
 }
 
 export const processSink: Sink = {
-  stdout: t => process.stdout.write(t),
-  stderr: t => process.stderr.write(t),
+  // a reader that went away (`| head -1`) destroys the stream: what follows has nobody to read it
+  stdout: t => void (process.stdout.destroyed || process.stdout.write(t)),
+  stderr: t => void (process.stderr.destroyed || process.stderr.write(t)),
   isTTY: process.stderr.isTTY === true,
 }
 

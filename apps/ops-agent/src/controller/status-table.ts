@@ -102,8 +102,10 @@ function cells(s: SystemStatus): string[] {
  * // web-2  (unreachable: no route)
  * // 2 hosts: 1 answered, 1 did not
  * ```
+ *
+ * `countLine: false` leaves out that last line (`ops-agent status` prints the run's summary line instead).
  */
-export function statusTable(rows: StatusRow[]): string {
+export function statusTable(rows: StatusRow[], opts: { countLine?: boolean } = {}): string {
   const sorted = [...rows].sort((a, b) => a.host.localeCompare(b.host, 'en', { numeric: true }))
   const lines = sorted.map(r => (r.status === null ? null : [r.host, ...cells(r.status)]))
   const widths = HEAD.map((h, i) => Math.max(h.length, ...lines.map(l => (l === null ? 0 : l[i]!.length))))
@@ -119,6 +121,8 @@ export function statusTable(rows: StatusRow[]): string {
     const l = lines[i]
     out.push(l === null || l === undefined ? `${r.host.padEnd(hostWidth)}  (${r.reason ?? 'no status'})` : render(l))
   })
+  // the CLI ends with its own summary line (counts by status, why not ok, elapsed): a second count would repeat it
+  if (opts.countLine === false) return `${out.join('\n')}\n`
   const answered = sorted.filter(r => r.status !== null).length
   const missing = sorted.length - answered
   out.push(

@@ -11,12 +11,14 @@ import { OPS_VERSION } from '../protocol/reports.js'
 import { DEFAULT_LISTEN, DEFAULT_PREFIX, deploy, type HostOutcome } from './deploy.js'
 import { DeployInputError, parseSshTarget, readInventory, type SshTarget } from './hosts.js'
 
-export const DEPLOY_USAGE = `deploy (--ssh USER@HOST[:PORT] … | --inventory FILE) --join ADDR --trust PEER_ID
+export const DEPLOY_USAGE = `deploy (--ssh USER@HOST[:PORT] … | --inventory FILE) [--join ADDR] --trust PEER_ID
                                                  copy the artifact over ssh, configure and start the agent, wait
-                                                 until it is in the overlay; --tag key=value, --artifact FILE,
+                                                 until it is in the overlay (the first host: no --join, or one that
+                                                 names itself); --tag key=value, --artifact FILE,
                                                  --prefix DIR (${DEFAULT_PREFIX}), --listen ADDR (${DEFAULT_LISTEN}),
                                                  --ssh-option OPT, --identity FILE, --key FILE, --concurrency N, --json,
-                                                 --via ADDR (where this machine checks the overlay; default --join)`
+                                                 --via ADDR (where this machine checks the overlay; default --join,
+                                                 else the host itself)`
 
 /** Where `npm run build:agent` puts the artifact, when this CLI runs from the repo. */
 function repoArtifact(): string | undefined {
@@ -67,9 +69,8 @@ export async function deployCommand(argv: string[], out: (line: string) => void)
   const targets: SshTarget[] = list('ssh').map(s => parseSshTarget(s))
   if (typeof values.inventory === 'string') targets.push(...(await readInventory(values.inventory)))
   if (targets.length === 0) throw new DeployInputError('ops-agent deploy needs --ssh USER@HOST or --inventory FILE')
+  // no --join: the first agent of an overlay (deploy then checks it through its own listen address)
   const join = list('join')
-  if (join.length === 0)
-    throw new DeployInputError('ops-agent deploy needs --join ADDR (an agent already in the overlay)')
   const trust = list('trust')
   if (trust.length === 0) throw new DeployInputError('ops-agent deploy needs --trust PEER_ID (the controllers to obey)')
   for (const t of trust) {

@@ -7,9 +7,9 @@ import { createReadStream } from 'node:fs'
 import { createGunzip } from 'node:zlib'
 import type { PrivateKey } from '@libp2p/interface'
 import { generateKey } from '@pnet/network'
-import { joinFleet } from '../controller/fleet.js'
+import { type Fleet, joinFleet } from '../controller/fleet.js'
 import { renderUnit } from '../service/systemd.js'
-import { forHost, type SshTarget } from './hosts.js'
+import { forHost, joinsFor, ownAddress, type SshTarget } from './hosts.js'
 import { hostService, installScript, probeScript, type ServiceManager } from './remote.js'
 import { SSH_CONNECT_FAILED, type SshOptions, scpTo, sshScript } from './ssh.js'
 
@@ -19,6 +19,9 @@ export const DEFAULT_DEPLOY_CONCURRENCY = 16
 export const DEFAULT_APPEAR_TIMEOUT_MS = 60_000
 export const DEFAULT_PREFIX = '/opt/ops-agent'
 export const DEFAULT_LISTEN = 'tcp://0.0.0.0:4001'
+/** One attempt to join the overlay for the check; a refused dial is retried every JOIN_RETRY_MS until the deadline. */
+const JOIN_ATTEMPT_MS = 10_000
+const JOIN_RETRY_MS = 500
 /** The systemd unit deploy installs on hosts that run systemd. */
 export const DEPLOY_UNIT = 'ops-agent'
 
@@ -26,10 +29,14 @@ export interface DeployOptions {
   targets: SshTarget[]
   /** the artifact tarball (npm run build:agent) */
   artifact: string
-  /** overlay addresses the agents join; the first is also where deploy looks for them */
+  /**
+   * overlay addresses the agents join; the first is also where deploy looks for them. Empty for the first host of
+   * an overlay (nothing to join yet), and an address that is the host itself (its own host and listen port, as in
+   * "the bastion joins itself") is left out for that host.
+   */
   join: string[]
-  /** where this machine joins the overlay to check the agents appeared (default `join[0]`; e.g. the bastion's
-   * public address when the hosts join it on a private one) */
+  /** where this machine joins the overlay to check the agents appeared (default `join[0]`, or each host's own listen
+   * address when it joins nothing; e.g. the bastion's public address when the hosts join it on a private one) */
   via?: string
   /** controller peer IDs the agents obey */
   trust: string[]
@@ -102,8 +109,9 @@ async function deployHost(t: SshTarget, o: DeployOptions, art: { sha256: string;
     const cp = await scpTo(t, o.artifact, upload, ssh, o.signal)
     if (cp.code !== 0) return { target: t.spec, status: 'failed', reason: `copy: ${lastLine(cp.stderr)}` }
   }
-  const args = ['--data-dir', `${prefix}/data`, '--listen', forHost(o.listen ?? DEFAULT_LISTEN, t)]
-  for (const j of o.join) args.push('--join', j)
+  const listen = forHost(o.listen ?? DEFAULT_LISTEN, t)
+  const args = ['--data-dir', `${prefix}/data`, '--listen', listen]
+  for (const j of joinsFor(o.join, t, listen)) args.push('--join', j)
   for (const id of o.trust) args.push('--trust', id)
   for (const [k, v] of Object.entries({ ...o.tags, ...t.tags })) args.push('--tag', `${k}=${v}`)
   args.push(...(o.agentArgs ?? []))
@@ -155,18 +163,49 @@ export async function deploy(o: DeployOptions): Promise<HostOutcome[]> {
   await Promise.all(
     Array.from({ length: Math.min(o.concurrency ?? DEFAULT_DEPLOY_CONCURRENCY, o.targets.length) }, worker),
   )
-  const waiting = outcomes.filter(x => x.status === 'ok')
-  if (waiting.length > 0) await checkOverlay(o, waiting)
+  // each installed host is looked for where it should show up: --via, else what it joined, else itself
+  const byVia = new Map<string, HostOutcome[]>()
+  outcomes.forEach((x, i) => {
+    if (x.status !== 'ok') return
+    const t = o.targets[i]!
+    const listen = forHost(o.listen ?? DEFAULT_LISTEN, t)
+    const via = o.via ?? joinsFor(o.join, t, listen)[0] ?? ownAddress(listen, t)
+    if (via === undefined) {
+      x.status = 'failed'
+      x.reason = `installed, but it joins nothing and listens on no fixed port (${listen}): give --via to check it`
+      return
+    }
+    byVia.set(via, [...(byVia.get(via) ?? []), x])
+  })
+  await Promise.all([...byVia].map(([via, waiting]) => checkOverlay(o, via, waiting)))
   for (const x of outcomes) o.onHost?.(x)
   return outcomes
 }
 
-/** Marks each `ok` outcome whose peer never became routable as failed. */
-async function checkOverlay(o: DeployOptions, waiting: HostOutcome[]): Promise<void> {
+/**
+ * Joins the overlay through `via`, retrying until the deadline: a freshly started agent (the first host, checked
+ * through itself) listens only a moment after its service started.
+ */
+async function joinWhenUp(o: DeployOptions, via: string, deadline: number): Promise<Fleet> {
+  const key = o.key ?? (await generateKey())
+  for (;;) {
+    const left = deadline - Date.now()
+    try {
+      return await joinFleet({ key, via, joinTimeoutMs: Math.max(1_000, Math.min(left, JOIN_ATTEMPT_MS)) })
+    } catch (err) {
+      if (Date.now() + JOIN_RETRY_MS >= deadline || o.signal?.aborted === true) throw err
+      await new Promise(r => setTimeout(r, JOIN_RETRY_MS))
+    }
+  }
+}
+
+/** Marks each `ok` outcome whose peer never became routable through `via` as failed. */
+async function checkOverlay(o: DeployOptions, via: string, waiting: HostOutcome[]): Promise<void> {
   const timeout = o.appearTimeoutMs ?? DEFAULT_APPEAR_TIMEOUT_MS
-  let fleet: Awaited<ReturnType<typeof joinFleet>>
+  const deadline = Date.now() + timeout
+  let fleet: Fleet
   try {
-    fleet = await joinFleet({ key: o.key ?? (await generateKey()), via: o.via ?? o.join[0]!, joinTimeoutMs: timeout })
+    fleet = await joinWhenUp(o, via, deadline)
   } catch (err) {
     for (const w of waiting) {
       w.status = 'failed'
@@ -175,7 +214,6 @@ async function checkOverlay(o: DeployOptions, waiting: HostOutcome[]): Promise<v
     return
   }
   try {
-    const deadline = Date.now() + timeout
     const seen = (): Set<string> => new Set(fleet.peers().map(p => p.toString()))
     while (Date.now() < deadline && !waiting.every(w => seen().has(w.peer!)) && o.signal?.aborted !== true) {
       await new Promise(r => setTimeout(r, 200))
