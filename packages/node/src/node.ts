@@ -33,7 +33,6 @@ import {
   parseAddress,
   peerIdOfAddress,
   quic,
-  silentLogger,
   type TransportFactory,
   tcp,
   ws,
@@ -62,6 +61,7 @@ import {
   PING_PROTOCOL,
   type ReconnectOptions,
 } from './limits.js'
+import { defaultLogger } from './logger.js'
 import { MetricsBook, type NodeMetrics } from './metrics.js'
 import { Pinger, servePing } from './ping.js'
 
@@ -96,7 +96,10 @@ export interface NodeInit {
   auth?: AuthPolicy
   /** presented on the router channels of neighbours (e.g. a fleet pre-shared key) */
   credentials?: readonly Credential[]
-  /** pino-compatible; library code logs only through it (silent by default) */
+  /**
+   * pino-compatible; library code logs only through it. Default: `defaultLogger()`, warnings and errors on stderr
+   * (a handler that throws is logged there); `silentLogger` from @pnet/network drops everything.
+   */
   logger?: Logger
 }
 
@@ -234,7 +237,7 @@ class NodeImpl extends EventEmitter<NodeEvents> implements Node {
     this.#init = init
     this.#reconnect = { ...DEFAULT_RECONNECT, ...init.reconnect }
     const keepalive = { ...DEFAULT_KEEPALIVE, ...init.keepalive }
-    const base = init.logger ?? silentLogger
+    const base = init.logger ?? defaultLogger()
     this.network = createNetwork({
       privateKey: key,
       transports: init.transports ?? [tcp()],
