@@ -290,10 +290,10 @@ export async function openChannel(
 
 function isOutcome(err: ChannelError): boolean {
   return (
-    err.code === 'NO_SUCH_CHANNEL' ||
-    err.code === 'VERSION_UNSUPPORTED' ||
-    err.code === 'UNAUTHORIZED' ||
-    err.code === 'OVERLOADED'
+    err.code === 'ERR_NO_SUCH_CHANNEL' ||
+    err.code === 'ERR_VERSION_UNSUPPORTED' ||
+    err.code === 'ERR_UNAUTHORIZED' ||
+    err.code === 'ERR_OVERLOADED'
   )
 }
 
