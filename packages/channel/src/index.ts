@@ -84,7 +84,7 @@ export { type Messages, type MessagesOptions, messages, strictLengthDecoder } fr
 export { HEADER_VERSION, RejectCode, type RejectCodeName } from './header.js'
 export * from './limits.js'
 export type { Metadata } from './metadata.js'
-export { MULTISTREAM_PROTOCOL } from './multistream.js'
+export { channelId, MULTISTREAM_PROTOCOL } from './multistream.js'
 export { type OpenChannelOptions, type OpenedChannel, openChannel } from './open.js'
 export { type PresharedKeyInit, PSK_SCHEME, presharedKeyAuth, presharedKeyCredential } from './psk.js'
 export {

@@ -30,6 +30,7 @@
  * ```
  */
 
+export { channelId } from '@pnet/channel'
 export { silentLogger } from '@pnet/network'
 export {
   backoffDelay,
@@ -43,7 +44,6 @@ export {
 export { defaultLogger } from './logger.js'
 export type { NodeMetrics, TrafficCounters } from './metrics.js'
 export {
-  channelId,
   createNode,
   defaultTransports,
   type Node,

@@ -75,5 +75,6 @@ export {
   type RouterEvents,
   type RouterInit,
   type RouterStats,
+  type WaitForRouteOptions,
 } from './router.js'
 export type { RoutingCounters } from './routing-table.js'
