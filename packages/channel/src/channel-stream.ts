@@ -4,7 +4,7 @@
  */
 import type { AbortOptions, Chunk, HalfStatus, Source, Stream, StreamStats, StreamStatus } from '@pnet/network'
 import { NetworkError, StreamResetError, StreamStateError } from '@pnet/network'
-import { ChannelClosedError, ChannelError, messageOf, toError } from './errors.js'
+import { ChannelClosedError, messageOf, toError } from './errors.js'
 import { raceSignal, type StreamReader, type StreamWriter } from './io.js'
 
 export class ChannelStream implements Stream {
@@ -81,7 +81,7 @@ export class ChannelStream implements Stream {
    * caller's own making (its source threw, a second sink) pass through unchanged.
    */
   #named(err: unknown): unknown {
-    if (!(err instanceof NetworkError) || err instanceof ChannelError || err instanceof StreamStateError) return err
+    if (!(err instanceof NetworkError) || err instanceof StreamStateError) return err
     const channel = this.#inner.labels.channel ?? '(unnamed channel)'
     const why =
       err instanceof StreamResetError
