@@ -58,8 +58,11 @@ function fail(msg) {
 /** npm settings passed on to children: how to reach the registry (CA, TLS checking, registry, proxies). */
 const KEEP_NPM_CONFIG = /^npm_config_(cafile|ca|strict_ssl|registry|proxy|https_proxy|noproxy)$/i
 
-/** Environment for every child: our toolchain first on PATH, npm's per-script variables removed. */
-function childEnv() {
+/**
+ * Environment for every child: our toolchain first on PATH, npm's per-script variables removed. `forNpm`: without
+ * pnpm-only settings, which npm warns about as unknown ("Unknown env config") on a fresh machine's first run.
+ */
+function childEnv({ forNpm = false } = {}) {
   const env = {}
   for (const [k, v] of Object.entries(process.env)) {
     // npm exports its config as npm_config_* to scripts; pnpm would read them as its own config (nodedir of the
@@ -75,7 +78,7 @@ function childEnv() {
   env.DO_NOT_TRACK = '1'
   env.TURBO_NO_UPDATE_NOTIFIER = '1'
   // a lockfile or settings change must not stop a non-interactive run at pnpm's "purge node_modules?" prompt
-  env.npm_config_confirm_modules_purge = 'false'
+  if (!forNpm) env.npm_config_confirm_modules_purge = 'false'
   env.npm_config_update_notifier = 'false'
   return env
 }
@@ -158,7 +161,7 @@ function provision() {
       {
         cwd: tools,
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: childEnv(),
+        env: childEnv({ forNpm: true }),
       },
     )
     if (r.status !== 0) fail(`npm install ${pkgs.join(' ')} failed (exit ${r.status}); is the npm registry reachable?`)

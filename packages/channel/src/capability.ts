@@ -42,10 +42,10 @@ const FLAG_SINGLE_USE = 0x01
 
 /** A token that cannot be decoded or does not hold for this use; `reason` says which check failed. */
 export class CapabilityError extends Error {
-  readonly code = 'INVALID_CAPABILITY'
+  override readonly name = 'CapabilityError' as const
+  readonly code = 'ERR_INVALID_CAPABILITY' as const
   constructor(readonly reason: string) {
     super(`capability token refused: ${reason}`)
-    this.name = 'CapabilityError'
   }
 }
 

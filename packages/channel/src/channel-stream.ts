@@ -3,8 +3,8 @@
  * where the handshake stopped (bytes that arrived with the handshake come first; nothing is lost or repeated).
  */
 import type { AbortOptions, Chunk, HalfStatus, Source, Stream, StreamStats, StreamStatus } from '@pnet/network'
-import { StreamStateError } from '@pnet/network'
-import { toError } from './errors.js'
+import { NetworkError, StreamResetError, StreamStateError } from '@pnet/network'
+import { ChannelClosedError, messageOf, toError } from './errors.js'
 import { raceSignal, type StreamReader, type StreamWriter } from './io.js'
 
 export class ChannelStream implements Stream {
@@ -63,14 +63,31 @@ export class ChannelStream implements Stream {
       yield* source
     } catch (err) {
       this.#onFailure?.(toError(err))
-      throw err
+      throw this.#named(err)
     }
   }
 
   sink(source: Source<Chunk>): Promise<void> {
     if (this.#sinkCalled) return Promise.reject(new StreamStateError(this.id, 'sink can be called only once'))
     this.#sinkCalled = true
-    return this.#writer.pipe(source)
+    return this.#writer.pipe(source).catch(err => {
+      throw this.#named(err)
+    })
+  }
+
+  /**
+   * A failure of the stream under us as a ChannelClosedError naming the channel and the peer: a bare "stream 7 was
+   * reset" says nothing to the caller whose remote handler crashed (a reset is all the wire carries). Errors of the
+   * caller's own making (its source threw, a second sink) pass through unchanged.
+   */
+  #named(err: unknown): unknown {
+    if (!(err instanceof NetworkError) || err instanceof StreamStateError) return err
+    const channel = this.#inner.labels.channel ?? '(unnamed channel)'
+    const why =
+      err instanceof StreamResetError
+        ? 'stream reset by the remote (its handler failed, or it went away)'
+        : `stream failed: ${messageOf(err)}`
+    return new ChannelClosedError(channel, this.remotePeer.toString(), why, { cause: err })
   }
 
   async closeWrite(options?: AbortOptions): Promise<void> {

@@ -7,26 +7,28 @@
  * ```ts
  * try { await openChannel(stream, '/pnet/echo', { versions: { min: 2, max: 3 } }) } catch (err) {
  *   if (err instanceof VersionUnsupportedError) console.error('callee speaks', err.supported)
- *   else if (err instanceof ChannelError && err.code === 'UNAUTHORIZED') console.error(err.reason)
+ *   else if (err instanceof ChannelError && err.code === 'ERR_UNAUTHORIZED') console.error(err.reason)
  * }
  * ```
  */
 import type { VersionRange } from './versions.js'
 
 export type ChannelErrorCode =
-  | 'NO_SUCH_CHANNEL'
-  | 'VERSION_UNSUPPORTED'
-  | 'UNAUTHORIZED'
-  | 'OVERLOADED'
-  | 'HANDSHAKE_TIMEOUT'
-  | 'PROTOCOL_ERROR'
-  | 'ABORTED'
-  | 'CHANNEL_CLOSED'
-  | 'MESSAGE_TOO_LARGE'
-  | 'REMOTE_ERROR'
-  | 'DUPLICATE_CHANNEL'
+  | 'ERR_NO_SUCH_CHANNEL'
+  | 'ERR_VERSION_UNSUPPORTED'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_OVERLOADED'
+  | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_PROTOCOL_ERROR'
+  | 'ERR_ABORTED'
+  | 'ERR_CHANNEL_CLOSED'
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_REMOTE_ERROR'
+  | 'ERR_DUPLICATE_CHANNEL'
 
 export class ChannelError extends Error {
+  /** a string literal in every class, so that a bundler renaming classes does not change it */
+  override readonly name: string = 'ChannelError'
   readonly code: ChannelErrorCode
   /** the channel (protocol ID) involved */
   readonly channel: string
@@ -34,7 +36,6 @@ export class ChannelError extends Error {
   readonly peer: string
   constructor(message: string, code: ChannelErrorCode, channel: string, peer: string, options?: ErrorOptions) {
     super(message, options)
-    this.name = new.target.name
     this.code = code
     this.channel = channel
     this.peer = peer
@@ -47,13 +48,15 @@ function on(channel: string, peer: string): string {
 
 /** The callee has no handler for the channel (multistream-select answered `na`). */
 export class NoSuchChannelError extends ChannelError {
+  override readonly name = 'NoSuchChannelError' as const
   constructor(channel: string, peer: string) {
-    super(`peer ${peer} has no channel ${channel}`, 'NO_SUCH_CHANNEL', channel, peer)
+    super(`peer ${peer} has no channel ${channel}`, 'ERR_NO_SUCH_CHANNEL', channel, peer)
   }
 }
 
 /** No version in the offered range is supported; `supported` lists what the callee speaks. */
 export class VersionUnsupportedError extends ChannelError {
+  override readonly name = 'VersionUnsupportedError' as const
   constructor(
     channel: string,
     peer: string,
@@ -62,7 +65,7 @@ export class VersionUnsupportedError extends ChannelError {
   ) {
     super(
       `${on(channel, peer)} supports versions ${formatRanges(supported)}, not ${formatRanges([offered])}`,
-      'VERSION_UNSUPPORTED',
+      'ERR_VERSION_UNSUPPORTED',
       channel,
       peer,
     )
@@ -71,68 +74,75 @@ export class VersionUnsupportedError extends ChannelError {
 
 /** The callee's auth policy refused the caller; `reason` is what the policy said. */
 export class UnauthorizedError extends ChannelError {
+  override readonly name = 'UnauthorizedError' as const
   constructor(
     channel: string,
     peer: string,
     readonly reason: string,
     options?: ErrorOptions,
   ) {
-    super(`${on(channel, peer)} refused access: ${reason}`, 'UNAUTHORIZED', channel, peer, options)
+    super(`${on(channel, peer)} refused access: ${reason}`, 'ERR_UNAUTHORIZED', channel, peer, options)
   }
 }
 
 /** The channel is at its concurrency limit (`maxConcurrent`). */
 export class OverloadedError extends ChannelError {
+  override readonly name = 'OverloadedError' as const
   constructor(
     channel: string,
     peer: string,
     readonly reason = 'too many concurrent streams',
   ) {
-    super(`${on(channel, peer)} is overloaded: ${reason}`, 'OVERLOADED', channel, peer)
+    super(`${on(channel, peer)} is overloaded: ${reason}`, 'ERR_OVERLOADED', channel, peer)
   }
 }
 
 /** The handshake did not finish in time (on either side). */
 export class ChannelHandshakeTimeoutError extends ChannelError {
+  override readonly name = 'ChannelHandshakeTimeoutError' as const
   constructor(
     channel: string,
     peer: string,
     readonly timeoutMs?: number,
   ) {
     const after = timeoutMs === undefined ? '' : ` after ${timeoutMs} ms`
-    super(`handshake for ${on(channel, peer)} timed out${after}`, 'HANDSHAKE_TIMEOUT', channel, peer)
+    super(`handshake for ${on(channel, peer)} timed out${after}`, 'ERR_HANDSHAKE_TIMEOUT', channel, peer)
   }
 }
 
 /** The remote broke the channel protocol: malformed or oversized frame, unexpected message. */
 export class ChannelProtocolError extends ChannelError {
+  override readonly name = 'ChannelProtocolError' as const
   constructor(
     channel: string,
     peer: string,
     readonly reason: string,
     options?: ErrorOptions,
   ) {
-    super(`${on(channel, peer)}: protocol error: ${reason}`, 'PROTOCOL_ERROR', channel, peer, options)
+    super(`${on(channel, peer)}: protocol error: ${reason}`, 'ERR_PROTOCOL_ERROR', channel, peer, options)
   }
 }
 
 /** The caller's AbortSignal fired. */
 export class ChannelAbortedError extends ChannelError {
+  override readonly name = 'ChannelAbortedError' as const
   constructor(channel: string, peer: string, options?: ErrorOptions) {
     const why = options?.cause === undefined ? '' : ` (${messageOf(options.cause)})`
-    super(`${on(channel, peer)}: aborted${why}`, 'ABORTED', channel, peer, options)
+    super(`${on(channel, peer)}: aborted${why}`, 'ERR_ABORTED', channel, peer, options)
   }
 }
 
 /** The stream ended (closed or reset by the remote, or the connection died) before the exchange finished. */
 export class ChannelClosedError extends ChannelError {
+  override readonly name = 'ChannelClosedError' as const
   constructor(channel: string, peer: string, reason: string, options?: ErrorOptions) {
-    super(`${on(channel, peer)}: ${reason}`, 'CHANNEL_CLOSED', channel, peer, options)
+    super(`${on(channel, peer)}: ${reason}`, 'ERR_CHANNEL_CLOSED', channel, peer, options)
   }
 }
 
 /** A message bigger than the limit, refused before sending or cut off on read. */
 export class MessageTooLargeError extends ChannelError {
+  override readonly name = 'MessageTooLargeError' as const
   constructor(
     channel: string,
     peer: string,
@@ -143,7 +153,7 @@ export class MessageTooLargeError extends ChannelError {
     const verb = direction === 'send' ? 'refused to send' : 'received'
     super(
       `${on(channel, peer)}: ${verb} a message of ${size} bytes, over the limit of ${limit}`,
-      'MESSAGE_TOO_LARGE',
+      'ERR_MESSAGE_TOO_LARGE',
       channel,
       peer,
     )
@@ -155,6 +165,7 @@ export class MessageTooLargeError extends ChannelError {
  * `message` are all there is (plus `remoteCode` when the remote error had a string `code`).
  */
 export class RemoteError extends ChannelError {
+  override readonly name = 'RemoteError' as const
   constructor(
     channel: string,
     peer: string,
@@ -162,14 +173,15 @@ export class RemoteError extends ChannelError {
     readonly remoteMessage: string,
     readonly remoteCode?: string,
   ) {
-    super(`${on(channel, peer)}: remote ${remoteName}: ${remoteMessage}`, 'REMOTE_ERROR', channel, peer)
+    super(`${on(channel, peer)}: remote ${remoteName}: ${remoteMessage}`, 'ERR_REMOTE_ERROR', channel, peer)
   }
 }
 
 /** `handle()` for a channel that already has a handler. */
 export class DuplicateChannelError extends ChannelError {
+  override readonly name = 'DuplicateChannelError' as const
   constructor(channel: string) {
-    super(`channel ${channel} is already handled (unhandle it first)`, 'DUPLICATE_CHANNEL', channel, '')
+    super(`channel ${channel} is already handled (unhandle it first)`, 'ERR_DUPLICATE_CHANNEL', channel, '')
   }
 }
 

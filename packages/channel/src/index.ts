@@ -10,8 +10,8 @@
  * - pnet channels (protocol IDs under `/pnet/…`) add a header: version range → version chosen, metadata both ways,
  *   credentials, an outcome. One round trip in all (two with a pre-shared key challenge).
  * - Outcomes are typed errors on the caller: NoSuchChannelError, VersionUnsupportedError, UnauthorizedError,
- *   OverloadedError, ChannelHandshakeTimeoutError, ChannelProtocolError (codes NO_SUCH_CHANNEL, VERSION_UNSUPPORTED,
- *   UNAUTHORIZED, OVERLOADED, HANDSHAKE_TIMEOUT, PROTOCOL_ERROR).
+ *   OverloadedError, ChannelHandshakeTimeoutError, ChannelProtocolError (codes ERR_NO_SUCH_CHANNEL,
+ *   ERR_VERSION_UNSUPPORTED, ERR_UNAUTHORIZED, ERR_OVERLOADED, ERR_HANDSHAKE_TIMEOUT, ERR_PROTOCOL_ERROR).
  * - Auth policies: allowAll, allowPeers, presharedKeyAuth (HMAC challenge–response), capabilityAuth (Ed25519 tokens),
  *   anyOf / allOf, or your own `authorize(ctx)`.
  *
@@ -84,7 +84,7 @@ export { type Messages, type MessagesOptions, messages, strictLengthDecoder } fr
 export { HEADER_VERSION, RejectCode, type RejectCodeName } from './header.js'
 export * from './limits.js'
 export type { Metadata } from './metadata.js'
-export { MULTISTREAM_PROTOCOL } from './multistream.js'
+export { channelId, MULTISTREAM_PROTOCOL } from './multistream.js'
 export { type OpenChannelOptions, type OpenedChannel, openChannel } from './open.js'
 export { type PresharedKeyInit, PSK_SCHEME, presharedKeyAuth, presharedKeyCredential } from './psk.js'
 export {

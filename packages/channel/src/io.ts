@@ -15,12 +15,13 @@ import { readUvarint, WireError } from './wire.js'
 
 /** A frame whose declared length is over the limit; nothing past its length prefix was read. */
 export class FrameTooLargeError extends WireError {
+  override readonly name = 'FrameTooLargeError' as const
+  override readonly code = 'ERR_FRAME_TOO_LARGE' as const
   constructor(
     readonly size: number,
     readonly limit: number,
   ) {
     super(`frame of ${size} bytes is over the limit of ${limit}`)
-    this.name = 'FrameTooLargeError'
   }
 }
 

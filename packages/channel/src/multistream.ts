@@ -13,6 +13,21 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 const common = new Map<string, Uint8Array>()
 
+/**
+ * A channel name as users write it, made a protocol ID: one starting with `/` (`/pnet/chat/1`, `/ipfs/ping/1.0.0`)
+ * is kept; a short name such as `echo` means `/pnet/echo`. Every layer takes both (registry, openChannel, call, cast,
+ * callStream; the router's and the node's methods), so a short name means the same channel everywhere.
+ *
+ * @example
+ * ```ts
+ * channelId('echo')          // '/pnet/echo'
+ * channelId('/pnet/echo')    // '/pnet/echo'
+ * ```
+ */
+export function channelId(name: string): string {
+  return typeof name === 'string' && !name.startsWith('/') && name !== '' ? `/pnet/${name}` : name
+}
+
 /** One multistream message on the wire: varint length, the string, `\n`. */
 export function multistreamMessage(text: string): Uint8Array {
   // the header and "na" are sent on every stream: encode them once (callers never mutate the result)

@@ -35,6 +35,7 @@ import {
 } from './limits.js'
 import { checkMetadata, type Metadata } from './metadata.js'
 import {
+  channelId,
   checkChannelName,
   MULTISTREAM_PROTOCOL,
   multistreamMessage,
@@ -126,7 +127,7 @@ export async function openChannel(
   name: string | readonly string[],
   options: OpenChannelOptions = {},
 ): Promise<OpenedChannel> {
-  const names = (typeof name === 'string' ? [name] : [...name]).map(checkChannelName)
+  const names = (typeof name === 'string' ? [name] : [...name]).map(n => checkChannelName(channelId(n)))
   if (names.length === 0) throw new TypeError('openChannel needs a channel name')
   const header = options.header ?? true
   if (header && names.length > 1) {
@@ -290,10 +291,10 @@ export async function openChannel(
 
 function isOutcome(err: ChannelError): boolean {
   return (
-    err.code === 'NO_SUCH_CHANNEL' ||
-    err.code === 'VERSION_UNSUPPORTED' ||
-    err.code === 'UNAUTHORIZED' ||
-    err.code === 'OVERLOADED'
+    err.code === 'ERR_NO_SUCH_CHANNEL' ||
+    err.code === 'ERR_VERSION_UNSUPPORTED' ||
+    err.code === 'ERR_UNAUTHORIZED' ||
+    err.code === 'ERR_OVERLOADED'
   )
 }
 

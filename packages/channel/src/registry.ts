@@ -44,6 +44,7 @@ import {
 } from './limits.js'
 import { checkMetadata, type Metadata } from './metadata.js'
 import {
+  channelId,
   checkChannelName,
   looksLikeMultistream,
   MULTISTREAM_PROTOCOL,
@@ -154,7 +155,15 @@ export interface ChannelRegistryInit {
 export interface ChannelRegistry {
   readonly localPeer: PeerId
   readonly limits: Readonly<ChannelLimits>
-  /** Registers a channel; throws DuplicateChannelError if it is taken. */
+  /**
+   * Registers a channel (a protocol ID, or a short name: `echo` means `/pnet/echo`); throws DuplicateChannelError
+   * if it is taken.
+   *
+   * @example
+   * ```ts
+   * registry.handle('echo', async stream => { await stream.sink(stream.source) })   // serves /pnet/echo
+   * ```
+   */
   handle(name: string, handler: ChannelHandler, options?: HandleOptions): void
   /** Unregisters a channel; running handlers carry on, new callers get NO_SUCH_CHANNEL. */
   unhandle(name: string): boolean
@@ -247,8 +256,8 @@ class Registry implements ChannelRegistry {
     })
   }
 
-  handle(name: string, handler: ChannelHandler, options: HandleOptions = {}): void {
-    checkChannelName(name)
+  handle(channel: string, handler: ChannelHandler, options: HandleOptions = {}): void {
+    const name = checkChannelName(channelId(channel))
     if (typeof handler !== 'function') throw new TypeError(`handler for ${name} must be a function`)
     if (this.#channels.has(name)) throw new DuplicateChannelError(name)
     const header = options.header ?? true
@@ -281,7 +290,7 @@ class Registry implements ChannelRegistry {
   }
 
   unhandle(name: string): boolean {
-    return this.#channels.delete(name)
+    return this.#channels.delete(channelId(name))
   }
 
   channels(): string[] {

@@ -34,6 +34,7 @@ import {
   MAX_ERROR_NAME_BYTES,
   MAX_MESSAGE_BYTES_CAP,
 } from './limits.js'
+import { channelId } from './multistream.js'
 import { type OpenChannelOptions, type OpenedChannel, openChannel } from './open.js'
 import type { ChannelContext, ChannelHandler } from './registry.js'
 import { lengthPrefixed, truncateUtf8, WireError, WireReader, WireWriter } from './wire.js'
@@ -196,10 +197,11 @@ function decodeReply(codec: Codec<unknown>, body: Uint8Array, channel: string, p
  */
 export async function call<Res = unknown>(
   target: StreamOpener,
-  channel: string,
+  name: string,
   request: unknown,
   options: RpcOptions = {},
 ): Promise<Res> {
+  const channel = channelId(name)
   const codec = options.codec ?? jsonCodec()
   const ex = await start(target, channel, RpcKind.CALL, request, options)
   const peer = ex.opened.stream.remotePeer.toString()
@@ -240,10 +242,11 @@ function decodeOrProtocol(body: Uint8Array, channel: string, peer: string): Chan
  */
 export async function cast(
   target: StreamOpener,
-  channel: string,
+  name: string,
   message: unknown,
   options: RpcOptions = {},
 ): Promise<void> {
+  const channel = channelId(name)
   const ex = await start(target, channel, RpcKind.CAST, message, options)
   ex.finish(false)
 }
@@ -260,10 +263,11 @@ export async function cast(
  */
 export async function* callStream<Res = unknown>(
   target: StreamOpener,
-  channel: string,
+  name: string,
   request: unknown,
   options: RpcOptions = {},
 ): AsyncGenerator<Res, void, undefined> {
+  const channel = channelId(name)
   const codec = options.codec ?? jsonCodec()
   const ex = await start(target, channel, RpcKind.STREAM, request, options)
   const peer = ex.opened.stream.remotePeer.toString()

@@ -9,10 +9,8 @@ import { MAX_VARINT_BYTES, NONCE_BYTES } from './limits.js'
 
 /** Malformed input. Callers turn it into a ChannelProtocolError naming the channel and peer. */
 export class WireError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'WireError'
-  }
+  override readonly name: string = 'WireError'
+  readonly code: string = 'ERR_WIRE'
 }
 
 const utf8 = new TextEncoder()

@@ -236,7 +236,7 @@ describe('composing policies', () => {
     ).toThrow(/needs the pnet header/)
     p.registry.handle('/x/1', async s => s.sink(s.source), { header: false, auth: allowPeers([]) })
     const err = await openChannel(await p.connection.newStream(), '/x/1', { header: false }).catch((e: any) => e)
-    expect(err.code).toBe('NO_SUCH_CHANNEL')
+    expect(err.code).toBe('ERR_NO_SUCH_CHANNEL')
     expect(p.registry.stats().channels[0]!.rejected.UNAUTHORIZED).toBe(1)
   })
 })

@@ -62,13 +62,13 @@ describe.each(adapters)('channels over $name', adapter => {
 
     const none = await openChannel(await p.connection.newStream(), '/pnet/nope').catch((e: any) => e)
     expect(none).toBeInstanceOf(NoSuchChannelError)
-    expect(none).toMatchObject({ code: 'NO_SUCH_CHANNEL', channel: '/pnet/nope', peer })
+    expect(none).toMatchObject({ code: 'ERR_NO_SUCH_CHANNEL', channel: '/pnet/nope', peer })
 
     const ver = await openChannel(await p.connection.newStream(), '/pnet/v', { versions: { min: 4, max: 6 } }).catch(
       e => e,
     )
     expect(ver).toBeInstanceOf(VersionUnsupportedError)
-    expect(ver.code).toBe('VERSION_UNSUPPORTED')
+    expect(ver.code).toBe('ERR_VERSION_UNSUPPORTED')
     expect(ver.supported).toEqual([
       { min: 1, max: 3 },
       { min: 7, max: 7 },
@@ -118,7 +118,7 @@ describe.each(adapters)('channels over $name', adapter => {
     p.server.handle(() => {}) // takes the stream, says nothing
     const err = await openChannel(await p.connection.newStream(), '/pnet/x', { timeoutMs: 200 }).catch((e: any) => e)
     expect(err).toBeInstanceOf(ChannelHandshakeTimeoutError)
-    expect(err.code).toBe('HANDSHAKE_TIMEOUT')
+    expect(err.code).toBe('ERR_HANDSHAKE_TIMEOUT')
   })
 
   it('header-less channels (plain libp2p protocol IDs) with early data', async () => {

@@ -71,7 +71,7 @@ describe('messages()', () => {
     const [a, b] = memoryStreamPair(peer, peer)
     const out = messages(a, { remoteMaxMessageSize: 10 })
     await expect(out.write(new Uint8Array(11))).rejects.toMatchObject({
-      code: 'MESSAGE_TOO_LARGE',
+      code: 'ERR_MESSAGE_TOO_LARGE',
       size: 11,
       limit: 10,
     })

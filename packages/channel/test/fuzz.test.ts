@@ -269,7 +269,7 @@ describe('fuzz: stream decoders', () => {
             while ((await m.read()) !== undefined) {}
           } catch (err) {
             if (!(err instanceof ChannelError)) throw err
-            expect(['MESSAGE_TOO_LARGE', 'PROTOCOL_ERROR']).toContain(err.code)
+            expect(['ERR_MESSAGE_TOO_LARGE', 'ERR_PROTOCOL_ERROR']).toContain(err.code)
           }
           expect(src.pulled()).toBeLessThanOrEqual(bytes.byteLength)
         }),

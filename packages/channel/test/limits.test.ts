@@ -188,7 +188,7 @@ describe('wire limits', () => {
     const err = await openChannel(caller, '/pnet/chatty', {
       credentials: [{ scheme: 'x', respond: () => new Uint8Array(0) }],
     }).catch((e: any) => e)
-    expect(err.code).toBe('UNAUTHORIZED')
+    expect(err.code).toBe('ERR_UNAUTHORIZED')
     expect(err.reason).toBe('authorization failed')
     const [c2, e2] = memoryStreamPair(a, b)
     const challenge = lengthPrefixed(encodeHeaderFrame({ type: 'challenge', scheme: 'x', payload: new Uint8Array(0) }))
@@ -303,7 +303,7 @@ describe('message limits', () => {
     const [caller, callee] = memoryStreamPair(a, b)
     const reader = messages(callee)
     void caller.sink([lengthPrefixed(new Uint8Array(DEFAULT_MAX_MESSAGE_BYTES + 1))]).catch(() => {})
-    await expect(reader.read()).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE', size: 1048577, limit: 1048576 })
+    await expect(reader.read()).rejects.toMatchObject({ code: 'ERR_MESSAGE_TOO_LARGE', size: 1048577, limit: 1048576 })
     expect(() =>
       createChannelRegistry({ localPeer: b }).handle('/pnet/m', () => {}, {
         maxMessageSize: MAX_MESSAGE_BYTES_CAP + 1,

@@ -76,7 +76,7 @@ describe.each(adapters)('rpc over $name', adapter => {
     const err: any = await call(p.connection, '/pnet/fail', {}).catch((e: any) => e)
     expect(err).toBeInstanceOf(RemoteError)
     expect(err).toMatchObject({
-      code: 'REMOTE_ERROR',
+      code: 'ERR_REMOTE_ERROR',
       remoteName: 'TypeError',
       remoteMessage: 'bad argument "x"',
       remoteCode: 'E_ARG',

@@ -11,16 +11,22 @@
  */
 
 export class NetworkError extends Error {
+  /**
+   * A string literal in every class, not `new.target.name`: a bundler that renames classes (the agent artifact is
+   * one esbuild bundle) must not change what callers branch on. Subclasses narrow it to their own literal.
+   */
+  override readonly name: string = 'NetworkError'
+  /** `ERR_` and UPPER_SNAKE words, as in libp2p; listed in the package README */
   readonly code: string
   constructor(message: string, code: string, options?: ErrorOptions) {
     super(message, options)
-    this.name = new.target.name
     this.code = code
   }
 }
 
 /** An address that cannot be parsed or used. */
 export class InvalidAddressError extends NetworkError {
+  override readonly name = 'InvalidAddressError' as const
   constructor(
     readonly address: string,
     reason: string,
@@ -31,6 +37,7 @@ export class InvalidAddressError extends NetworkError {
 
 /** No configured transport can dial or listen on the address. */
 export class NoTransportError extends NetworkError {
+  override readonly name = 'NoTransportError' as const
   constructor(address: string, available: string[]) {
     super(`no transport handles ${address} (configured: ${available.join(', ') || 'none'})`, 'ERR_NO_TRANSPORT')
   }
@@ -38,6 +45,7 @@ export class NoTransportError extends NetworkError {
 
 /** A transport that exists but cannot run here (e.g. an optional native module is missing). */
 export class TransportUnavailableError extends NetworkError {
+  override readonly name = 'TransportUnavailableError' as const
   constructor(transport: string, reason: string, options?: ErrorOptions) {
     super(`transport ${transport} is unavailable: ${reason}`, 'ERR_TRANSPORT_UNAVAILABLE', options)
   }
@@ -45,6 +53,7 @@ export class TransportUnavailableError extends NetworkError {
 
 /** Dialing failed before a connection was established (refused, unreachable, handshake failed). */
 export class DialError extends NetworkError {
+  override readonly name = 'DialError' as const
   constructor(
     readonly address: string,
     reason: string,
@@ -56,6 +65,7 @@ export class DialError extends NetworkError {
 
 /** Listening on an address failed (in use, permission, bad interface). */
 export class ListenError extends NetworkError {
+  override readonly name = 'ListenError' as const
   constructor(address: string, reason: string, options?: ErrorOptions) {
     super(`listen on ${address} failed: ${reason}`, 'ERR_LISTEN_FAILED', options)
   }
@@ -63,6 +73,7 @@ export class ListenError extends NetworkError {
 
 /** The operation was aborted through its AbortSignal. */
 export class AbortError extends NetworkError {
+  override readonly name = 'AbortError' as const
   constructor(what: string, options?: ErrorOptions) {
     super(`${what} aborted`, 'ERR_ABORTED', options)
   }
@@ -70,6 +81,7 @@ export class AbortError extends NetworkError {
 
 /** Someone other than the expected peer completed the handshake. */
 export class UnexpectedPeerError extends NetworkError {
+  override readonly name = 'UnexpectedPeerError' as const
   constructor(
     readonly address: string,
     readonly expected: string,
@@ -81,6 +93,7 @@ export class UnexpectedPeerError extends NetworkError {
 
 /** The handshake (multistream-select, Noise, muxer selection) did not finish in time. */
 export class HandshakeTimeoutError extends NetworkError {
+  override readonly name = 'HandshakeTimeoutError' as const
   constructor(address: string, timeoutMs: number) {
     super(`handshake with ${address} timed out after ${timeoutMs} ms`, 'ERR_HANDSHAKE_TIMEOUT')
   }
@@ -88,6 +101,7 @@ export class HandshakeTimeoutError extends NetworkError {
 
 /** The remote broke the handshake protocol (garbage, unsupported protocol, bad signature). */
 export class HandshakeError extends NetworkError {
+  override readonly name = 'HandshakeError' as const
   constructor(address: string, reason: string, options?: ErrorOptions) {
     super(`handshake with ${address} failed: ${reason}`, 'ERR_HANDSHAKE_FAILED', options)
   }
@@ -95,12 +109,14 @@ export class HandshakeError extends NetworkError {
 
 /** The remote broke the muxer protocol after the handshake (bad frame, oversized frame, window exceeded). */
 export class ProtocolViolationError extends NetworkError {
+  override readonly name = 'ProtocolViolationError' as const
   constructor(peer: string, reason: string, options?: ErrorOptions) {
     super(`peer ${peer} violated the protocol: ${reason}`, 'ERR_PROTOCOL_VIOLATION', options)
   }
 }
 
 export class TooManyConnectionsError extends NetworkError {
+  override readonly name = 'TooManyConnectionsError' as const
   constructor(address: string, limit: number) {
     super(
       `connection with ${address} refused: ${limit} connections open (limits.maxConnections)`,
@@ -110,6 +126,7 @@ export class TooManyConnectionsError extends NetworkError {
 }
 
 export class TooManyConnectionsPerPeerError extends NetworkError {
+  override readonly name = 'TooManyConnectionsPerPeerError' as const
   constructor(peer: string, limit: number) {
     super(
       `connection with ${peer} refused: already ${limit} connections to this peer (limits.maxConnectionsPerPeer)`,
@@ -119,6 +136,7 @@ export class TooManyConnectionsPerPeerError extends NetworkError {
 }
 
 export class TooManyPendingHandshakesError extends NetworkError {
+  override readonly name = 'TooManyPendingHandshakesError' as const
   constructor(address: string, limit: number) {
     super(
       `connection from ${address} dropped: ${limit} handshakes already pending (limits.maxPendingHandshakes)`,
@@ -128,6 +146,7 @@ export class TooManyPendingHandshakesError extends NetworkError {
 }
 
 export class TooManyStreamsError extends NetworkError {
+  override readonly name = 'TooManyStreamsError' as const
   constructor(direction: 'inbound' | 'outbound', peer: string, limit: number) {
     const field = direction === 'inbound' ? 'maxInboundStreams' : 'maxOutboundStreams'
     super(`${direction} stream with ${peer} refused: ${limit} streams open (limits.${field})`, 'ERR_TOO_MANY_STREAMS')
@@ -136,6 +155,7 @@ export class TooManyStreamsError extends NetworkError {
 
 /** The connection has closed (or is closing); no new streams. */
 export class ConnectionClosedError extends NetworkError {
+  override readonly name = 'ConnectionClosedError' as const
   constructor(peer: string, reason = 'connection closed', options?: ErrorOptions) {
     super(`connection to ${peer}: ${reason}`, 'ERR_CONNECTION_CLOSED', options)
   }
@@ -143,6 +163,7 @@ export class ConnectionClosedError extends NetworkError {
 
 /** The connection carried no stream and no traffic for limits.idleTimeoutMs. */
 export class IdleTimeoutError extends NetworkError {
+  override readonly name = 'IdleTimeoutError' as const
   constructor(peer: string, ms: number) {
     super(`connection to ${peer} closed after ${ms} ms idle (limits.idleTimeoutMs)`, 'ERR_IDLE_TIMEOUT')
   }
@@ -150,6 +171,7 @@ export class IdleTimeoutError extends NetworkError {
 
 /** The remote reset the stream. */
 export class StreamResetError extends NetworkError {
+  override readonly name = 'StreamResetError' as const
   constructor(peer: string, streamId: string) {
     super(`stream ${streamId} with ${peer} was reset by the remote`, 'ERR_STREAM_RESET')
   }
@@ -157,6 +179,7 @@ export class StreamResetError extends NetworkError {
 
 /** The stream was aborted locally, or its connection died under it. */
 export class StreamAbortedError extends NetworkError {
+  override readonly name = 'StreamAbortedError' as const
   constructor(peer: string, streamId: string, reason: string, options?: ErrorOptions) {
     super(`stream ${streamId} with ${peer} aborted: ${reason}`, 'ERR_STREAM_ABORTED', options)
   }
@@ -164,6 +187,7 @@ export class StreamAbortedError extends NetworkError {
 
 /** A stream operation that its state forbids (second sink, writing after closeWrite). */
 export class StreamStateError extends NetworkError {
+  override readonly name = 'StreamStateError' as const
   constructor(streamId: string, reason: string) {
     super(`stream ${streamId}: ${reason}`, 'ERR_STREAM_STATE')
   }
@@ -171,6 +195,7 @@ export class StreamStateError extends NetworkError {
 
 /** A key file that cannot be read, parsed or written. */
 export class KeyFileError extends NetworkError {
+  override readonly name = 'KeyFileError' as const
   constructor(path: string, reason: string, options?: ErrorOptions) {
     super(`key file ${path}: ${reason}`, 'ERR_KEY_FILE', options)
   }

@@ -2,7 +2,8 @@ import { LOG_THROTTLE_MS } from './limits.js'
 
 /**
  * The logging contract of the whole stack: pino's call shape (`log.info({ peer }, 'message')`), so a pino logger
- * can be passed as is. Library code logs through this and prints nothing by itself; the default is silent.
+ * can be passed as is. Library code logs through this and prints nothing by itself; the default of the network,
+ * channel and router layers is silent (@pnet/node, the composed node, defaults to warnings on stderr).
  *
  * @example
  * ```ts

@@ -26,9 +26,10 @@ const SMALL = 1024
 const wasm = new ChaCha20Poly1305(newInstance())
 
 export class NoiseDecryptError extends Error {
+  override readonly name = 'NoiseDecryptError' as const
+  readonly code = 'ERR_NOISE_DECRYPT' as const
   constructor(reason: string) {
     super(`noise: ${reason}`)
-    this.name = 'NoiseDecryptError'
   }
 }
 

@@ -12,7 +12,12 @@
  *
  * const a = await createNode({ keyFile: '/tmp/a.key', listen: ['tcp://127.0.0.1:0'] })
  * a.handle('ftp', async stream => {
- *   for await (const chunk of stream.source) await stream.sink([Buffer.concat([chunk, Buffer.from(' world')])])
+ *   // one sink call takes the whole reply: hand it a transform of the source (a sink per chunk throws)
+ *   await stream.sink(
+ *     (async function* () {
+ *       for await (const chunk of stream.source) yield Buffer.concat([chunk, Buffer.from(' world')])
+ *     })(),
+ *   )
  * })
  * await a.start()
  *
@@ -25,6 +30,8 @@
  * ```
  */
 
+export { channelId } from '@pnet/channel'
+export { silentLogger } from '@pnet/network'
 export {
   backoffDelay,
   DEFAULT_DRAIN_MS,
@@ -34,9 +41,9 @@ export {
   PING_PROTOCOL,
   type ReconnectOptions,
 } from './limits.js'
+export { defaultLogger } from './logger.js'
 export type { NodeMetrics, TrafficCounters } from './metrics.js'
 export {
-  channelId,
   createNode,
   defaultTransports,
   type Node,

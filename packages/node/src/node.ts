@@ -12,7 +12,9 @@ import {
   type ChannelRegistry,
   type Credential,
   call,
+  callStream,
   cast,
+  channelId,
   createChannelRegistry,
   type HandleOptions,
   type RpcOptions,
@@ -33,7 +35,6 @@ import {
   parseAddress,
   peerIdOfAddress,
   quic,
-  silentLogger,
   type TransportFactory,
   tcp,
   ws,
@@ -51,6 +52,7 @@ import {
   type Router,
   type RouterLimits,
   type RouterTimers,
+  type WaitForRouteOptions,
 } from '@pnet/router'
 import {
   backoffDelay,
@@ -62,6 +64,7 @@ import {
   PING_PROTOCOL,
   type ReconnectOptions,
 } from './limits.js'
+import { defaultLogger } from './logger.js'
 import { MetricsBook, type NodeMetrics } from './metrics.js'
 import { Pinger, servePing } from './ping.js'
 
@@ -96,7 +99,10 @@ export interface NodeInit {
   auth?: AuthPolicy
   /** presented on the router channels of neighbours (e.g. a fleet pre-shared key) */
   credentials?: readonly Credential[]
-  /** pino-compatible; library code logs only through it (silent by default) */
+  /**
+   * pino-compatible; library code logs only through it. Default: `defaultLogger()`, warnings and errors on stderr
+   * (a handler that throws is logged there); `silentLogger` from @pnet/network drops everything.
+   */
   logger?: Logger
 }
 
@@ -140,6 +146,10 @@ export interface NodeEvents {
   'route:change': [RouteChange]
 }
 
+/**
+ * A running pnet node. Channel names are protocol IDs or short names (`echo` means `/pnet/echo`), as on every layer.
+ * The examples assume `const node = await createNode({ keyFile, listen, join })` and `await node.start()`.
+ */
 export interface Node extends EventEmitter<NodeEvents> {
   readonly id: PeerId
   /** listening addresses, each ending in /p2p/<id> */
@@ -147,32 +157,188 @@ export interface Node extends EventEmitter<NodeEvents> {
   readonly network: Network
   readonly channels: ChannelRegistry
   readonly router: Router
-  /** listens, then joins (redialing in the background what does not answer yet) */
+  /**
+   * Listens, then joins (redialing in the background what does not answer yet).
+   *
+   * @example
+   * ```ts
+   * await node.start(); console.log(node.addrs.map(String))
+   * ```
+   */
   start(): Promise<void>
-  /** withdraws our routes at every neighbour, closes listeners, drains streams up to `drainMs` (default 5 s) */
+  /**
+   * Withdraws our routes at every neighbour, closes listeners, drains streams up to `drainMs` (default 5 s).
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void node.stop({ drainMs: 2_000 }))
+   * ```
+   */
   stop(options?: { drainMs?: number }): Promise<void>
-  /** dials `addr` and keeps the link up (redials with backoff when it drops); resolves to the peer's ID */
+  /**
+   * Dials `addr` and keeps the link up (redials with backoff when it drops); resolves to the peer's ID.
+   *
+   * @example
+   * ```ts
+   * const peer = await node.connect('tcp://10.0.0.3:4001')
+   * ```
+   */
   connect(addr: AddressInput, options?: AbortOptions): Promise<PeerId>
-  /** closes the connections to `peer` and stops redialing it */
+  /**
+   * Closes the connections to `peer` and stops redialing it.
+   *
+   * @example
+   * ```ts
+   * await node.disconnect(peer)
+   * ```
+   */
   disconnect(peer: PeerId): Promise<void>
-  /** serves `channel` (a protocol ID, or a short name: `ftp` means `/pnet/ftp`) */
+  /**
+   * Serves `channel`; the handler owns the stream until its promise settles. A handler that throws resets the
+   * stream (the caller gets a ChannelClosedError naming channel and node) and is logged at `warn`.
+   *
+   * @example
+   * ```ts
+   * node.handle('echo', async stream => { await stream.sink(stream.source) })
+   * ```
+   */
   handle(channel: string, handler: ChannelHandler, options?: HandleOptions): void
+  /**
+   * Stops serving `channel` (running handlers carry on); true if it was served.
+   *
+   * @example
+   * ```ts
+   * node.unhandle('echo')
+   * ```
+   */
   unhandle(channel: string): boolean
-  /** opens `channel` on `peer`, directly when it is a neighbour, else relayed and end-to-end encrypted */
+  /**
+   * Opens `channel` on `peer`, directly when it is a neighbour, else relayed and end-to-end encrypted.
+   *
+   * @example
+   * ```ts
+   * const { stream, relayed, hops } = await node.openStream(peer, 'echo')
+   * ```
+   */
   openStream(peer: PeerId, channel: string, options?: OpenStreamOptions): Promise<RoutedStream>
-  /** request/response on `channel` (see @pnet/channel `call`) */
+  /**
+   * Request/response on `channel` (@pnet/channel `call`; serve it with `rpcHandler({ call })`).
+   *
+   * @example
+   * ```ts
+   * const v = await node.request<string>(peer, 'kv', { get: 'x' }, { signal: AbortSignal.timeout(2_000) })
+   * ```
+   */
   request<T = unknown>(peer: PeerId, channel: string, message: unknown, options?: RpcOptions): Promise<T>
-  /** one-way message on `channel` (see @pnet/channel `cast`) */
+  /**
+   * One-way message on `channel` (@pnet/channel `cast`; served by `rpcHandler({ cast })`).
+   *
+   * @example
+   * ```ts
+   * await node.send(peer, 'log', { level: 'info', msg: 'deployed' })
+   * ```
+   */
   send(peer: PeerId, channel: string, message: unknown, options?: RpcOptions): Promise<void>
-  /** delivers `payload` to every reachable node or `targets`, along the shortest-path tree, with a report */
+  /**
+   * Streamed replies on `channel` (@pnet/channel `callStream`; served by `rpcHandler({ stream })`). Breaking out of
+   * the loop, or `signal`, cancels the remote handler.
+   *
+   * @example
+   * ```ts
+   * for await (const line of node.callStream<string>(peer, 'tail', { file: '/var/log/syslog' })) console.log(line)
+   * ```
+   */
+  callStream<T = unknown>(peer: PeerId, channel: string, message: unknown, options?: RpcOptions): AsyncGenerator<T>
+  /**
+   * Delivers `payload` to every reachable node or `targets`, along the shortest-path tree, with a report.
+   *
+   * @example
+   * ```ts
+   * const { delivered, failed } = await node.broadcast('news', new TextEncoder().encode('hi'))
+   * ```
+   */
   broadcast(channel: string, payload: Uint8Array, options?: BroadcastOptions): Promise<BroadcastReport>
+  /**
+   * Receives broadcasts on `channel` (one handler per channel).
+   *
+   * @example
+   * ```ts
+   * node.handleBroadcast('news', msg => console.log(new TextDecoder().decode(msg.payload)))
+   * ```
+   */
   handleBroadcast(channel: string, handler: BroadcastHandler): void
-  /** neighbours: one entry per peer */
+  /**
+   * Stops receiving broadcasts on `channel`; true if there was a handler.
+   *
+   * @example
+   * ```ts
+   * node.unhandleBroadcast('news')
+   * ```
+   */
+  unhandleBroadcast(channel: string): boolean
+  /**
+   * Neighbours: one entry per peer.
+   *
+   * @example
+   * ```ts
+   * for (const p of node.peers()) console.log(p.peer.toString(), p.transport, p.rttMs)
+   * ```
+   */
   peers(): PeerInfo[]
+  /**
+   * The route to `peer` (next hop, hops, metric), or undefined.
+   *
+   * @example
+   * ```ts
+   * node.route(peer)?.hops   // 3
+   * ```
+   */
+  route(peer: PeerId): RouteInfo | undefined
+  /**
+   * The route to `peer` once the node has one (at once if it has). NoRouteError after `timeoutMs`, AbortError on
+   * `signal`, RouterStoppedError when the node stops.
+   *
+   * @example
+   * ```ts
+   * await node.waitForRoute(peer, { timeoutMs: 10_000 }); await node.request(peer, 'kv', { get: 'x' })
+   * ```
+   */
+  waitForRoute(peer: PeerId, options?: WaitForRouteOptions): Promise<RouteInfo>
+  /**
+   * Every route.
+   *
+   * @example
+   * ```ts
+   * for (const r of node.routes()) console.log(r.destination.toString(), r.hops)
+   * ```
+   */
   routes(): RouteInfo[]
+  /**
+   * Every peer this node has a route to.
+   *
+   * @example
+   * ```ts
+   * console.log(`${node.reachable().length} nodes`)
+   * ```
+   */
   reachable(): PeerId[]
-  /** libp2p ping to any reachable peer, multi-hop included */
+  /**
+   * libp2p ping to any reachable peer, multi-hop included.
+   *
+   * @example
+   * ```ts
+   * const [{ rttMs, hops }] = await node.ping(peer)
+   * ```
+   */
   ping(peer: PeerId, options?: PingOptions): Promise<PingReply[]>
+  /**
+   * Connections and bytes per transport, streams and bytes per channel.
+   *
+   * @example
+   * ```ts
+   * console.log(node.metrics().channels)
+   * ```
+   */
   metrics(): NodeMetrics
 }
 
@@ -234,7 +400,7 @@ class NodeImpl extends EventEmitter<NodeEvents> implements Node {
     this.#init = init
     this.#reconnect = { ...DEFAULT_RECONNECT, ...init.reconnect }
     const keepalive = { ...DEFAULT_KEEPALIVE, ...init.keepalive }
-    const base = init.logger ?? silentLogger
+    const base = init.logger ?? defaultLogger()
     this.network = createNetwork({
       privateKey: key,
       transports: init.transports ?? [tcp()],
@@ -356,6 +522,11 @@ class NodeImpl extends EventEmitter<NodeEvents> implements Node {
     await cast(this.#opener(peer, channel, options.signal), channel, message, options)
   }
 
+  callStream<T = unknown>(peer: PeerId, name: string, message: unknown, options: RpcOptions = {}): AsyncGenerator<T> {
+    const channel = channelId(name)
+    return callStream<T>(this.#opener(peer, channel, options.signal), channel, message, options)
+  }
+
   /** A stream opener for the RPC helpers: a stream on the (direct or relayed) connection to `peer`, counted. */
   #opener(peer: PeerId, channel: string, signal: AbortSignal | undefined) {
     const router = this.router
@@ -379,6 +550,10 @@ class NodeImpl extends EventEmitter<NodeEvents> implements Node {
     this.router.handleBroadcast(channelId(name), handler)
   }
 
+  unhandleBroadcast(name: string): boolean {
+    return this.router.unhandleBroadcast(channelId(name))
+  }
+
   peers(): PeerInfo[] {
     const byPeer = new Map<string, Connection[]>()
     for (const conn of this.network.connections()) {
@@ -397,6 +572,14 @@ class NodeImpl extends EventEmitter<NodeEvents> implements Node {
         connections: conns.length,
       }
     })
+  }
+
+  route(peer: PeerId): RouteInfo | undefined {
+    return this.router.route(peer)
+  }
+
+  waitForRoute(peer: PeerId, options?: WaitForRouteOptions): Promise<RouteInfo> {
+    return this.router.waitForRoute(peer, options)
   }
 
   routes(): RouteInfo[] {
@@ -506,20 +689,6 @@ class NodeImpl extends EventEmitter<NodeEvents> implements Node {
       }
     }
   }
-}
-
-/**
- * Channel names as users write them: a protocol ID (`/pnet/chat/1`, `/ipfs/ping/1.0.0`) is used as is; a short name
- * such as the seed's `ftp` becomes `/pnet/ftp`.
- *
- * @example
- * ```ts
- * channelId('ftp')            // '/pnet/ftp'
- * channelId('/pnet/ftp')      // '/pnet/ftp'
- * ```
- */
-export function channelId(name: string): string {
-  return name.startsWith('/') ? name : `/pnet/${name}`
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -7,7 +7,7 @@
 import { Reader, Writer } from './bytes.js'
 import { MalformedMessageError } from './errors.js'
 import { MAX_PEER_ID_BYTES, type PeerKey, peerKeyFromBytes } from './peer-key.js'
-import { truncateUtf8 } from './relay-codec.js'
+import { cutAtWord, truncateUtf8 } from './relay-codec.js'
 
 export const BROADCAST_MESSAGE = 0x01
 export const BROADCAST_REPORT = 0x02
@@ -115,7 +115,7 @@ export function encodeReport(entries: readonly ReportEntry[]): Uint8Array {
   w.u8(BROADCAST_REPORT).varint(entries.length)
   for (const e of entries) {
     w.varint(e.index).u8(BROADCAST_OUTCOMES[e.outcome])
-    if (e.outcome !== 'DELIVERED') w.lp(truncateUtf8(e.reason, MAX_BROADCAST_REASON_BYTES))
+    if (e.outcome !== 'DELIVERED') w.lp(cutAtWord(e.reason, MAX_BROADCAST_REASON_BYTES))
   }
   return w.finish()
 }

@@ -373,7 +373,7 @@ export class BroadcastService {
       if (signal.aborted) return all('TIMEOUT', `no report from ${hop.text} within ${Math.round(remaining)} ms`)
       const code = (err as { code?: string }).code
       const reason = err instanceof Error ? err.message : String(err)
-      if (code === 'OVERLOADED') return all('REFUSED', reason)
+      if (code === 'ERR_OVERLOADED') return all('REFUSED', reason)
       return all('LINK_FAILED', reason)
     }
   }

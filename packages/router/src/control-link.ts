@@ -45,7 +45,7 @@ export interface ControlLinkInit {
 }
 
 /** Answers from the neighbour's channel registry that will not change on a retry over the same connection. */
-const PERMANENT_REFUSALS = new Set(['NO_SUCH_CHANNEL', 'UNAUTHORIZED', 'VERSION_UNSUPPORTED'])
+const PERMANENT_REFUSALS = new Set(['ERR_NO_SUCH_CHANNEL', 'ERR_UNAUTHORIZED', 'ERR_VERSION_UNSUPPORTED'])
 
 /** Link costs move only when the smoothed RTT changes by this fraction (and at least 1 ms): no flapping routes. */
 const COST_HYSTERESIS = 0.25
@@ -160,7 +160,7 @@ export class ControlLink {
       const error = asError(err)
       this.down(error)
       const code = (error as { code?: string }).code
-      if (error instanceof MalformedMessageError || code === 'MESSAGE_TOO_LARGE' || code === 'PROTOCOL_ERROR') {
+      if (error instanceof MalformedMessageError || code === 'ERR_MESSAGE_TOO_LARGE' || code === 'ERR_PROTOCOL_ERROR') {
         // a neighbour that sends garbage is cut off; the others are not affected
         this.#init.logger.warn({ peer: this.peer.text, err: error.message }, 'router neighbour broke the protocol')
         this.connection.abort(error)

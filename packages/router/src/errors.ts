@@ -14,6 +14,7 @@ import { NetworkError } from '@pnet/network'
 
 /** A control, relay or broadcast message that does not parse. The peer that sent it is cut off. */
 export class MalformedMessageError extends NetworkError {
+  override readonly name = 'MalformedMessageError' as const
   constructor(
     readonly what: string,
     reason: string,
@@ -24,6 +25,7 @@ export class MalformedMessageError extends NetworkError {
 
 /** No route to the destination (it is not in the routing table, or the route was withdrawn). */
 export class NoRouteError extends NetworkError {
+  override readonly name = 'NoRouteError' as const
   constructor(
     readonly destination: string,
     detail = 'not in the routing table',
@@ -45,6 +47,7 @@ export type RelayRefusal =
 
 /** A node on the path refused to relay (or, at the far end, to accept) the stream. */
 export class RelayRefusedError extends NetworkError {
+  override readonly name = 'RelayRefusedError' as const
   constructor(
     readonly destination: string,
     readonly refusedBy: string,
@@ -57,6 +60,7 @@ export class RelayRefusedError extends NetworkError {
 
 /** A relayed connection broke after it was set up: a link on its path died or a relay gave up. */
 export class RelayBrokenError extends NetworkError {
+  override readonly name = 'RelayBrokenError' as const
   constructor(
     readonly destination: string,
     readonly via: string,
@@ -69,6 +73,7 @@ export class RelayBrokenError extends NetworkError {
 
 /** A request the router's limits do not allow (a broadcast too large, too many targets). */
 export class RouterLimitError extends NetworkError {
+  override readonly name = 'RouterLimitError' as const
   constructor(
     readonly limit: string,
     detail: string,
@@ -79,6 +84,7 @@ export class RouterLimitError extends NetworkError {
 
 /** A destination that makes no sense (ourselves, for a stream). */
 export class InvalidDestinationError extends NetworkError {
+  override readonly name = 'InvalidDestinationError' as const
   constructor(destination: string, reason: string) {
     super(`invalid destination ${destination}: ${reason}`, 'ERR_INVALID_DESTINATION')
   }
@@ -86,6 +92,7 @@ export class InvalidDestinationError extends NetworkError {
 
 /** The router was stopped. */
 export class RouterStoppedError extends NetworkError {
+  override readonly name = 'RouterStoppedError' as const
   constructor(what: string) {
     super(`${what}: the router is stopped`, 'ERR_ROUTER_STOPPED')
   }

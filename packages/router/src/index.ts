@@ -33,7 +33,7 @@
  * await a!.network.dial('/memory/b')
  * await b!.network.dial('/memory/c')
  * c!.channels.handle('/pnet/echo', async stream => { await stream.sink(stream.source) })
- * while (a!.router.route(c!.network.peerId) === undefined) await new Promise(r => setTimeout(r, 10))
+ * await a!.router.waitForRoute(c!.network.peerId, { timeoutMs: 10_000 })
  * const { stream, relayed, hops } = await a!.router.openStream(c!.network.peerId, '/pnet/echo')
  * console.log(relayed, hops)                          // true 2
  * await stream.sink([new TextEncoder().encode('hi')])
@@ -75,5 +75,6 @@ export {
   type RouterEvents,
   type RouterInit,
   type RouterStats,
+  type WaitForRouteOptions,
 } from './router.js'
 export type { RoutingCounters } from './routing-table.js'

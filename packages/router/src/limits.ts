@@ -10,6 +10,13 @@ export const INFINITY_METRIC = 0xffff
 /** Largest finite metric and hop count a route may have. */
 export const MAX_METRIC = INFINITY_METRIC - 1
 
+/**
+ * Longest reason a relay STATUS carries, bytes of UTF-8. Big enough for the longest reason a relay writes whole —
+ * NEXT_HOP_FAILED names two peers and quotes the next hop's refusal, itself up to the 512 bytes of a channel
+ * REJECT reason — so the origin reads it as written; a longer one is cut at a word boundary and ends in `…`.
+ */
+export const MAX_RELAY_REASON_BYTES = 1024
+
 export interface RouterLimits {
   /** destinations kept in the routing table; updates about further ones are dropped (and logged) */
   maxDestinations: number

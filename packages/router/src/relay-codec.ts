@@ -5,15 +5,17 @@
  */
 import { Reader, Writer } from './bytes.js'
 import { MalformedMessageError, type RelayRefusal } from './errors.js'
+import { MAX_RELAY_REASON_BYTES } from './limits.js'
 import { MAX_PEER_ID_BYTES, type PeerKey, peerKeyFromBytes } from './peer-key.js'
 
 export const RELAY_OPEN = 0x01
 export const RELAY_STATUS = 0x02
 
-/** Largest relay frame (OPEN or STATUS) accepted. */
-export const MAX_RELAY_FRAME_BYTES = 512
-/** Longest reason text in a STATUS, bytes of UTF-8. */
-export const MAX_RELAY_REASON_BYTES = 256
+/**
+ * Largest relay frame (OPEN or STATUS) accepted: a STATUS with the longest peer ID and the longest reason
+ * (kind, code, and a 2-byte varint length before each of the two).
+ */
+export const MAX_RELAY_FRAME_BYTES = 2 + (2 + MAX_PEER_ID_BYTES) + (2 + MAX_RELAY_REASON_BYTES)
 
 /** Status codes on the wire; 0 is OK, the rest are refusals. */
 export const RELAY_STATUS_CODES: Readonly<Record<'OK' | RelayRefusal, number>> = Object.freeze({
@@ -74,7 +76,7 @@ export function decodeRelayOpen(frame: Uint8Array): RelayOpen {
 }
 
 /**
- * STATUS's payload; the reason is cut to 256 bytes at a character boundary.
+ * STATUS's payload; a reason over MAX_RELAY_REASON_BYTES is cut at a word boundary and ends in `…`.
  *
  * @example
  * ```ts
@@ -82,7 +84,7 @@ export function decodeRelayOpen(frame: Uint8Array): RelayOpen {
  * ```
  */
 export function encodeRelayStatus(status: RelayStatus): Uint8Array {
-  const reason = truncateUtf8(status.reason, MAX_RELAY_REASON_BYTES)
+  const reason = cutAtWord(status.reason, MAX_RELAY_REASON_BYTES)
   return new Writer(8 + status.by.bytes.byteLength + reason.byteLength)
     .u8(RELAY_STATUS)
     .u8(RELAY_STATUS_CODES[status.code])
@@ -120,4 +122,39 @@ export function truncateUtf8(s: string, max: number): Uint8Array {
   let end = max
   while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--
   return bytes.subarray(0, end)
+}
+
+const ELLIPSIS = new TextEncoder().encode('…')
+/** A cut this far back at most looks for a space: a reason with no space near the end is cut mid-word. */
+const MAX_WORD_BACKTRACK_BYTES = 64
+
+/**
+ * UTF-8 of `s` in at most `max` bytes, for text a person reads (refusal reasons): whole when it fits, else cut
+ * after the last word that fits, trailing punctuation and spaces dropped, with `…` appended so the reader knows.
+ *
+ * @example
+ * ```ts
+ * new TextDecoder().decode(cutAtWord('next hop unreachable: connection refused', 28))   // 'next hop unreachable…'
+ * ```
+ */
+export function cutAtWord(s: string, max: number): Uint8Array {
+  const bytes = new TextEncoder().encode(s)
+  if (bytes.byteLength <= max) return bytes
+  const head = truncateUtf8(s, max - ELLIPSIS.byteLength)
+  let end = head.byteLength
+  // the cut falls inside a word unless the next byte starts a space
+  if (bytes[end] !== 0x20) {
+    const space = head.lastIndexOf(0x20)
+    if (space > 0 && end - space <= MAX_WORD_BACKTRACK_BYTES) end = space
+  }
+  while (end > 0 && isTrailingJunk(head[end - 1] ?? 0)) end--
+  const out = new Uint8Array(end + ELLIPSIS.byteLength)
+  out.set(head.subarray(0, end))
+  out.set(ELLIPSIS, end)
+  return out
+}
+
+/** space , ; : */
+function isTrailingJunk(b: number): boolean {
+  return b === 0x20 || b === 0x2c || b === 0x3b || b === 0x3a
 }

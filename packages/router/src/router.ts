@@ -14,8 +14,9 @@ import type {
   OpenChannelOptions,
   OpenedChannel,
 } from '@pnet/channel'
-import { openChannel } from '@pnet/channel'
+import { channelId, openChannel } from '@pnet/channel'
 import {
+  AbortError,
   type AbortOptions,
   type Connection,
   childLogger,
@@ -35,7 +36,7 @@ import {
   type BroadcastStats,
 } from './broadcast.js'
 import { ControlLink, type LinkMetric } from './control-link.js'
-import { InvalidDestinationError, RouterStoppedError } from './errors.js'
+import { InvalidDestinationError, NoRouteError, RouterStoppedError } from './errors.js'
 import { type RouterLimits, type RouterTimers, resolveRouterLimits, resolveRouterTimers } from './limits.js'
 import { type PeerKey, peerKeyOf } from './peer-key.js'
 import { CONTROL_CHANNEL, ROUTER_PROTOCOL_VERSION } from './protocols.js'
@@ -85,6 +86,11 @@ export interface RouterEvents {
   route: [RouteChange]
   'neighbour:up': [PeerId]
   'neighbour:down': [PeerId, Error]
+}
+
+export interface WaitForRouteOptions extends AbortOptions {
+  /** give up after this many ms with NoRouteError (default: wait until `signal` or `stop()`) */
+  timeoutMs?: number
 }
 
 /** Options of `openStream`: those of `openChannel` (versions, metadata, credentials, timeout, signal…). */
@@ -139,6 +145,17 @@ export interface Router extends EventEmitter<RouterEvents> {
    */
   route(peer: PeerId): RouteInfo | undefined
   /**
+   * The route to `peer` once there is one: at once if there is already, else when the routing table learns it.
+   * Rejects with NoRouteError after `timeoutMs`, AbortError when `signal` fires, RouterStoppedError on `stop()`.
+   *
+   * @example
+   * ```ts
+   * await network.dial('tcp://10.0.0.2:4001')
+   * const { hops } = await router.waitForRoute(peer, { timeoutMs: 10_000 })
+   * ```
+   */
+  waitForRoute(peer: PeerId, options?: WaitForRouteOptions): Promise<RouteInfo>
+  /**
    * Every route.
    *
    * @example
@@ -173,6 +190,7 @@ export interface Router extends EventEmitter<RouterEvents> {
   connect(peer: PeerId, options?: AbortOptions): Promise<Connection>
   /**
    * Opens `channel` on `peer`, directly or through relays; the stream is the channel's, as from `openChannel`.
+   * Channel names here and in `broadcast`/`handleBroadcast` are protocol IDs or short names (`echo` = `/pnet/echo`).
    *
    * @example
    * ```ts
@@ -274,6 +292,8 @@ class RouterImpl extends EventEmitter<RouterEvents> implements Router {
   #timer: NodeJS.Timeout | undefined
   #timerAt = Number.POSITIVE_INFINITY
   #stopped = false
+  /** rejecters of waitForRoute calls in progress, called on stop() */
+  readonly #waiting = new Set<(err: Error) => void>()
 
   constructor(init: RouterInit) {
     super()
@@ -545,6 +565,40 @@ class RouterImpl extends EventEmitter<RouterEvents> implements Router {
 
   // ---- streams -------------------------------------------------------------------------------------------------
 
+  waitForRoute(peer: PeerId, options: WaitForRouteOptions = {}): Promise<RouteInfo> {
+    const now = this.route(peer)
+    if (now !== undefined) return Promise.resolve(now)
+    const what = `waiting for a route to ${peer.toString()}`
+    if (this.#stopped) return Promise.reject(new RouterStoppedError(what))
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError(what, { cause: options.signal.reason }))
+    return new Promise<RouteInfo>((resolve, reject) => {
+      const { signal, timeoutMs } = options
+      const finish = (err: Error | undefined, route?: RouteInfo): void => {
+        clearTimeout(timer)
+        this.off('route', onRoute)
+        signal?.removeEventListener('abort', onAbort)
+        this.#waiting.delete(onStop)
+        if (err === undefined) resolve(route as RouteInfo)
+        else reject(err)
+      }
+      const onRoute = (change: RouteChange): void => {
+        if (change.route !== undefined && change.destination.equals(peer)) finish(undefined, change.route)
+      }
+      const onAbort = (): void => finish(new AbortError(what, { cause: signal?.reason }))
+      const onStop = (err: Error): void => finish(err)
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () => finish(new NoRouteError(peer.toString(), `none learned within ${timeoutMs} ms`)),
+              timeoutMs,
+            )
+      this.on('route', onRoute)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.#waiting.add(onStop)
+    })
+  }
+
   async connect(peer: PeerId, options: AbortOptions = {}): Promise<Connection> {
     if (this.#stopped) throw new RouterStoppedError(`connection to ${peer.toString()}`)
     const key = peerKeyOf(peer)
@@ -572,15 +626,15 @@ class RouterImpl extends EventEmitter<RouterEvents> implements Router {
   }
 
   broadcast(channel: string, payload: Uint8Array, options?: BroadcastOptions): Promise<BroadcastReport> {
-    return this.#broadcast.broadcast(channel, payload, options)
+    return this.#broadcast.broadcast(channelId(channel), payload, options)
   }
 
   handleBroadcast(channel: string, handler: BroadcastHandler): void {
-    this.#broadcast.handle(channel, handler)
+    this.#broadcast.handle(channelId(channel), handler)
   }
 
   unhandleBroadcast(channel: string): boolean {
-    return this.#broadcast.unhandle(channel)
+    return this.#broadcast.unhandle(channelId(channel))
   }
 
   async stop(options: AbortOptions = {}): Promise<void> {
@@ -589,6 +643,7 @@ class RouterImpl extends EventEmitter<RouterEvents> implements Router {
     // retractions first, to every neighbour, before anything closes
     this.#table.stop()
     this.#stopped = true
+    for (const reject of [...this.#waiting]) reject(new RouterStoppedError('waiting for a route'))
     clearTimeout(this.#timer)
     this.#network.off('connection', this.#onConnection)
     this.#network.off('disconnect', this.#onDisconnect)

@@ -17,7 +17,7 @@ import {
 import { ControlDecoder, ControlEncoder, ENTRY_BIND, MSG_PING, MSG_UPDATE } from '../src/control-codec.js'
 import { MalformedMessageError } from '../src/errors.js'
 import { FrameReader, lengthPrefixed, readFrame } from '../src/frame-io.js'
-import { INFINITY_METRIC } from '../src/limits.js'
+import { INFINITY_METRIC, MAX_RELAY_REASON_BYTES } from '../src/limits.js'
 import type { ControlMessage, RouteUpdate } from '../src/messages.js'
 import { peerKeyFromBytes } from '../src/peer-key.js'
 import {
@@ -25,6 +25,7 @@ import {
   decodeRelayStatus,
   encodeRelayOpen,
   encodeRelayStatus,
+  MAX_RELAY_FRAME_BYTES,
   RELAY_STATUS_CODES,
 } from '../src/relay-codec.js'
 import { seqnoAtLeast, seqnoNewer } from '../src/seqno.js'
@@ -199,10 +200,22 @@ describe('relay codec', () => {
     }
   })
 
-  it('cuts long reasons at a character boundary and rejects unknown codes', async () => {
+  it('keeps reasons whole up to MAX_RELAY_REASON_BYTES, cuts longer ones at a word with …, rejects unknown codes', async () => {
     const [a] = await peerKeys(1)
-    const s = decodeRelayStatus(encodeRelayStatus({ code: 'NO_ROUTE', by: a!, reason: 'é'.repeat(300) }))
-    expect(s.reason).toBe('é'.repeat(128))
+    const status = (reason: string) => decodeRelayStatus(encodeRelayStatus({ code: 'NO_ROUTE', by: a!, reason }))
+    const whole = 'word '.repeat(MAX_RELAY_REASON_BYTES / 5).trimEnd()
+    expect(status(whole).reason).toBe(whole)
+    const long = `${whole} overflowing`
+    const cut = status(long).reason
+    expect(cut.endsWith('word…')).toBe(true)
+    expect(long.startsWith(cut.slice(0, -1))).toBe(true)
+    expect(new TextEncoder().encode(cut).byteLength).toBeLessThanOrEqual(MAX_RELAY_REASON_BYTES)
+    // no space to cut at: at a character boundary, still with the mark
+    const e = status('é'.repeat(MAX_RELAY_REASON_BYTES)).reason
+    expect(e).toBe(`${'é'.repeat((MAX_RELAY_REASON_BYTES - 3) >> 1)}…`)
+    // the longest STATUS fits in a frame
+    const longestPeer = encodeRelayStatus({ code: 'NO_ROUTE', by: a!, reason: long })
+    expect(longestPeer.byteLength).toBeLessThanOrEqual(MAX_RELAY_FRAME_BYTES)
     const frame = encodeRelayStatus({ code: 'OK', by: a!, reason: '' })
     frame[1] = 99
     expect(() => decodeRelayStatus(frame)).toThrow(/unknown code 99/)

@@ -89,7 +89,8 @@ describe('router: broadcast', () => {
     const why = Object.fromEntries(report.failed.map(f => [f.peer.toString(), [f.code, f.reason]]))
     expect(why[nodes[2]!.peerId.toString()]).toEqual(['HANDLER_FAILED', 'disk full'])
     expect(why[nodes[3]!.peerId.toString()]?.[0]).toBe('TIMEOUT')
-    expect(why[nodes[4]!.peerId.toString()]).toEqual(['NO_HANDLER', 'no handler for broadcast channel c'])
+    // a short name means /pnet/<name>, as on every layer
+    expect(why[nodes[4]!.peerId.toString()]).toEqual(['NO_HANDLER', 'no handler for broadcast channel /pnet/c'])
     expect(why[stranger.toString()]?.[0]).toBe('NO_ROUTE')
     expect(report.delivered.length + report.failed.length).toBe(targets.length)
   })
@@ -105,7 +106,7 @@ describe('router: broadcast', () => {
     const frame = encodeBroadcast({
       id: new Uint8Array(16).fill(3),
       origin: peerKeyOf(a!.peerId),
-      channel: 'c',
+      channel: '/pnet/c', // the wire carries the full name: handleBroadcast('c') serves /pnet/c
       hopLimit: 8,
       hops: 1,
       deadlineMs: 5_000,
@@ -139,7 +140,7 @@ describe('router: broadcast', () => {
       const frame = encodeBroadcast({
         id: new Uint8Array(16).fill(id),
         origin: peerKeyOf(a!.peerId),
-        channel: 'c',
+        channel: '/pnet/c',
         hopLimit: 8,
         hops: 1,
         deadlineMs: 5_000,

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
-import { openChannel } from '@pnet/channel'
+import { allow, deny, openChannel } from '@pnet/channel'
 import { createMemoryHub, generateKey, type MemoryHub, peerIdFromKey } from '@pnet/network'
 import { pseudoRandomChunks, waitFor } from '@pnet/network/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { InvalidDestinationError, NoRouteError, RelayRefusedError } from '../src/errors.js'
 import { lengthPrefixed, readFrame } from '../src/frame-io.js'
+import { MAX_RELAY_REASON_BYTES } from '../src/limits.js'
 import { RELAY_CHANNEL } from '../src/protocols.js'
 import { decodeRelayOpen, encodeRelayOpen } from '../src/relay-codec.js'
 import { link, type TestNode, testNode } from './helpers.js'
@@ -278,6 +279,32 @@ describe('router: streams', () => {
     expect(err).toBeInstanceOf(RelayRefusedError)
     expect(err).toMatchObject({ reason: 'HOP_LIMIT' })
     expect(err.message).toMatch(/refused by 12D3Koo\w+ \(HOP_LIMIT\): hop limit reached/)
+  })
+
+  it("carries a relay's refusal whole to the origin: NEXT_HOP_FAILED quoting the next hop's long refusal", async () => {
+    // a — b — c — d; c routes but relays for nobody, and says why at length: b refuses a's stream to d, quoting c
+    const why =
+      'relaying is switched off on this node while its uplink is being replaced; streams to the far side of it ' +
+      'should go through the east gateway until the maintenance window ends, which the operators announce in the ' +
+      'usual channel; ask them before turning it back on'
+    const relayOff = {
+      name: 'no-relay',
+      authorize: ({ channel }: { channel: string }) => (channel === RELAY_CHANNEL ? deny(why) : allow()),
+    }
+    const [a, b, c, d] = [await node(), await node(), await node({ auth: relayOff }), await node()]
+    await link(a!, b!)
+    await link(b!, c!)
+    await link(c!, d!)
+    await until(() => a!.router.route(d!.peerId) !== undefined, 'a route from a to d')
+    const err = await a!.router.connect(d!.peerId).catch(e => e)
+    expect(err).toBeInstanceOf(RelayRefusedError)
+    expect(err).toMatchObject({ reason: 'NEXT_HOP_FAILED', refusedBy: b!.peerId.toString() })
+    // the whole text, as b wrote it: longer than the old 256-byte cut, within the limit, no ellipsis
+    expect(err.message).toContain(`could not open a relay stream to ${c!.peerId.toString()}`)
+    expect(err.message).toContain(`refused access: ${why}`)
+    expect(err.message.endsWith(why)).toBe(true)
+    expect(new TextEncoder().encode(err.message).byteLength).toBeGreaterThan(256)
+    expect(new TextEncoder().encode(err.message).byteLength).toBeLessThan(MAX_RELAY_REASON_BYTES)
   })
 
   it('refuses past limits.maxRelayedStreams, limits.maxRelayedStreamsPerPeer and limits.maxRelayedConnections', async () => {

@@ -30,8 +30,9 @@ export async function locateApp(): Promise<AppSource> {
   const pkgJson = findPackageJSON('ops-agent', import.meta.url)
   if (pkgJson === undefined) throw new ArtifactError('ERR_INPUT', 'the ops-agent package is not installed')
   const { createRequire } = await import('node:module')
-  const pkg = createRequire(import.meta.url)(pkgJson) as { version: string; bin: Record<string, string> }
-  return { entry: join(dirname(pkgJson), pkg.bin['ops-agent']!), version: pkg.version }
+  const pkg = createRequire(import.meta.url)(pkgJson) as { version: string }
+  // not pkg.bin: that is a committed shim that imports dist/ at run time; the bundle starts from the CLI itself
+  return { entry: join(dirname(pkgJson), 'dist', 'cli', 'main.js'), version: pkg.version }
 }
 
 /**

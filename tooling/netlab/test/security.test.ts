@@ -51,7 +51,7 @@ describe.skipIf(!ROOT)(`scenario 6: security${NEEDS_ROOT}`, () => {
       )
     const expired = await client.command({ op: 'open', peer: server.id, token: await token(Date.now() - 60_000) })
     expect(expired.ok).toBe(false)
-    expect(expired.code).toBe('UNAUTHORIZED')
+    expect(expired.code).toBe('ERR_UNAUTHORIZED')
     const none = await client.command({ op: 'open', peer: server.id })
     expect(none.ok).toBe(false)
     const good = await client.command({ op: 'open', peer: server.id, token: await token(Date.now() + 60_000) })
