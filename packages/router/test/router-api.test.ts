@@ -4,10 +4,10 @@
  */
 
 import { createMemoryHub, type MemoryHub } from '@pnet/network'
-import { readAll } from '@pnet/network/testing'
+import { readAll, waitFor } from '@pnet/network/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { NoRouteError, RouterStoppedError } from '../src/errors.js'
-import { link, type TestNode, testNode, until } from './helpers.js'
+import { link, type TestNode, testNode } from './helpers.js'
 
 let hub: MemoryHub
 const open: TestNode[] = []
@@ -54,7 +54,7 @@ describe('router API', () => {
     const [a, b, c] = [await node(), await node(), await node()]
     await link(a!, b!)
     await link(b!, c!)
-    await until(() => a!.router.route(c!.peerId) !== undefined, 'a route from a to c')
+    await waitFor(() => a!.router.route(c!.peerId) !== undefined, 'a route from a to c')
     c!.channels.handle('/pnet/echo', async stream => {
       await stream.sink(stream.source)
     })
