@@ -25,6 +25,8 @@
  * ```
  */
 
+export { bashCompletion } from './cli/completion.js'
+export { type CliOutput, CommandLineError, createProgram, example, parseCommandLine } from './cli/program.js'
 export {
   backoffDelay,
   DEFAULT_DRAIN_MS,
