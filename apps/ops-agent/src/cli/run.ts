@@ -66,13 +66,6 @@ export function positiveInt(flag: string, v: unknown): number | undefined {
   return n
 }
 
-/** A required string flag. */
-export function need(values: Record<string, unknown>, flag: string, command: string): string {
-  const v = values[flag]
-  if (typeof v !== 'string' || v === '') throw new UsageError(`ops-agent ${command} needs --${flag}`)
-  return v
-}
-
 /** The join address in effect (flag, env, config file), or a usage error that says where one can be given. */
 export function needVia(settings: { via: Setting<string | undefined> }, command: string): string {
   if (settings.via.value === undefined) {
