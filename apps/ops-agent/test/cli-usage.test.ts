@@ -53,17 +53,13 @@ function opsAgent(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv 
   })
 }
 
-/** `fn` over `items`, two at a time (one per core): each CLI start loads the whole stack, ~1 s of CPU. */
-async function pool<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+/**
+ * `fn` over `items`, one at a time: each CLI start loads the whole stack (~1 s of CPU), and test files run in
+ * parallel — agents other files start must not starve while this one starts the CLI dozens of times.
+ */
+async function inTurn<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = []
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all([worker(), worker()])
+  for (const item of items) out.push(await fn(item))
   return out
 }
 
@@ -92,7 +88,7 @@ describe('ops-agent command line', { timeout: SPAWNS_TIMEOUT_MS }, () => {
       { path, args: [...path, '--help'] },
       { path, args: [...path.slice(0, -1), 'help', path.at(-1)!] },
     ])
-    const results = await pool(runs, r => opsAgent(r.args))
+    const results = await inTurn(runs, r => opsAgent(r.args))
     runs.forEach((r, i) => {
       const res = results[i]!
       expect({ args: r.args, code: res.code, stderr: res.stderr }).toEqual({ args: r.args, code: 0, stderr: '' })
@@ -120,7 +116,7 @@ describe('ops-agent command line', { timeout: SPAWNS_TIMEOUT_MS }, () => {
       [['completion', 'fish'], 'SHELL must be one of bash, got "fish"'],
       [['status', 'extra'], "too many arguments for 'status'. Expected 0 arguments but got 1: extra."],
     ]
-    const results = await pool(cases, ([args]) => opsAgent(args))
+    const results = await inTurn(cases, ([args]) => opsAgent(args))
     cases.forEach(([args, text], i) => {
       const r = results[i]!
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 2, stderr: `ops-agent: ${text}\n` })
@@ -178,7 +174,7 @@ describe('ops-agent command line', { timeout: SPAWNS_TIMEOUT_MS }, () => {
       ['uninstall', ...run],
       ['deploy', '--ssh', 'root@h', '--join', VIA, '--trust', PEER, '--artifact', join(files, 's.sh')],
     ]
-    const results = await pool(commands, c => opsAgent([c[0]!, '--key', 'ctl.kye', ...c.slice(1)], { cwd, env }))
+    const results = await inTurn(commands, c => opsAgent([c[0]!, '--key', 'ctl.kye', ...c.slice(1)], { cwd, env }))
     commands.forEach((c, i) => {
       const r = results[i]!
       expect({ c, code: r.code, stderr: r.stderr }).toEqual({

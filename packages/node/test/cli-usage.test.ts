@@ -33,17 +33,13 @@ function pnet(args: string[], opts: { cwd?: string } = {}): Promise<Result> {
   })
 }
 
-/** `fn` over `items`, two at a time (one per core): each CLI start loads the whole stack, ~1 s of CPU. */
-async function pool<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+/**
+ * `fn` over `items`, one at a time: each CLI start loads the whole stack (~1 s of CPU), and test files run in
+ * parallel — agents other files start must not starve while this one starts the CLI dozens of times.
+ */
+async function inTurn<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = []
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all([worker(), worker()])
+  for (const item of items) out.push(await fn(item))
   return out
 }
 
@@ -61,7 +57,7 @@ describe('pnet command line', { timeout: SPAWNS_TIMEOUT_MS }, () => {
       { path, args: [...path, '--help'] },
       { path, args: [...path.slice(0, -1), 'help', path.at(-1)!] },
     ])
-    const results = await pool(runs, r => pnet(r.args))
+    const results = await inTurn(runs, r => pnet(r.args))
     runs.forEach((r, i) => {
       const res = results[i]!
       expect({ args: r.args, code: res.code, stderr: res.stderr }).toEqual({ args: r.args, code: 0, stderr: '' })
