@@ -3,34 +3,20 @@
  * hosts that have none yet (an `--async` job, or a controller that stopped early) a collect job that asks each of
  * them what it kept in its data dir — output and result, or that the job still runs there.
  */
-import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
-import { loadOrCreateKey } from '@pnet/network'
 import { execute, type HostResult } from '../controller/exec.js'
 import { joinFleet } from '../controller/fleet.js'
-import { defaultHistoryPath, type JobDetail, openHistory, type StoredResult } from '../controller/history.js'
+import { type JobDetail, openHistory, type StoredResult } from '../controller/history.js'
 import { groupedOutput, hostJson, type Sink, summaryLine } from '../controller/output.js'
 import { parseSelectors } from '../controller/selector.js'
+import { controllerSettings, loadControllerKey, VIA_ENV } from './defaults.js'
 import { exitCode, parseDuration, positiveInt, UsageError } from './run.js'
 
 /** How often `job ID --wait` asks hosts where the job still runs. */
 const WAIT_POLL_MS = 1_000
 
-function parse(args: string[], options: ParseArgsOptionsConfig, positionals: boolean) {
-  try {
-    return parseArgs({ args, options, allowPositionals: positionals, strict: true })
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-}
-
 /** `ops-agent jobs [--limit N] [--json] [--db FILE]` */
-export async function jobsCommand(args: string[], sink: Sink): Promise<number> {
-  const { values } = parse(
-    args,
-    { limit: { type: 'string' }, json: { type: 'boolean' }, db: { type: 'string' } },
-    false,
-  )
-  const history = await openHistory((values.db as string | undefined) ?? defaultHistoryPath())
+export async function jobsCommand(values: Record<string, unknown>, sink: Sink): Promise<number> {
+  const history = await openHistory(controllerSettings(values).db.value)
   try {
     const jobs = history.listJobs({ limit: positiveInt('limit', values.limit) ?? 20 })
     if (values.json === true) {
@@ -55,25 +41,13 @@ export async function jobsCommand(args: string[], sink: Sink): Promise<number> {
 
 /** `ops-agent job ID [--wait] [--timeout 10m] [--json] [--key FILE] [--via ADDR] [--db FILE]` */
 export async function jobCommand(
-  args: string[],
+  id: string,
+  values: Record<string, unknown>,
   sink: Sink,
   address: (flag: string, text: string) => string,
 ): Promise<number> {
-  const { values, positionals } = parse(
-    args,
-    {
-      wait: { type: 'boolean' },
-      timeout: { type: 'string' },
-      json: { type: 'boolean' },
-      key: { type: 'string' },
-      via: { type: 'string' },
-      db: { type: 'string' },
-    },
-    true,
-  )
-  const [id, extra] = positionals
-  if (id === undefined || extra !== undefined) throw new UsageError('ops-agent job needs exactly one job ID')
-  const history = await openHistory((values.db as string | undefined) ?? defaultHistoryPath())
+  const settings = controllerSettings(values)
+  const history = await openHistory(settings.db.value)
   try {
     let job = history.getJob(id)
     if (job === undefined) throw new UsageError(`no job ${id} in ${history.path}`)
@@ -81,12 +55,14 @@ export async function jobCommand(
       Date.now() + (values.timeout === undefined ? 10 * 60_000 : parseDuration('--timeout', values.timeout as string))
     const running = new Map<string, HostResult>()
     if (job.pending.length > 0) {
-      const keyFile = values.key as string | undefined
-      const via = (values.via as string | undefined) ?? job.via ?? undefined
-      if (keyFile === undefined || via === undefined) {
-        throw new UsageError(`job ${job.id} has ${job.pending.length} hosts to collect from: give --key (and --via)`)
+      // the job's own join address is more to the point than the environment's or the config file's
+      const via = settings.via.source === 'flag' ? settings.via.value : (job.via ?? settings.via.value)
+      if (via === undefined) {
+        throw new UsageError(
+          `job ${job.id} has ${job.pending.length} hosts to collect from: give --via (or $${VIA_ENV})`,
+        )
       }
-      const key = await loadOrCreateKey(keyFile)
+      const key = await loadControllerKey(settings.key)
       const fleet = await joinFleet({ key, via: address('via', via) })
       try {
         let pending = job.pending.map(p => p.peer)

@@ -4,39 +4,27 @@
  */
 import { readFile } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
-import type { ParseArgsOptionsConfig } from 'node:util'
 import type { PrivateKey } from '@libp2p/interface'
-import { loadOrCreateKey } from '@pnet/network'
 import type { SystemStatus } from '../agent/status.js'
 import { type ExecEvents, type ExecRun, type ExecSummary, execute, type HostResult } from '../controller/exec.js'
 import { type Fleet, joinFleet } from '../controller/fleet.js'
-import { defaultHistoryPath, type History, type NewJob, openHistory } from '../controller/history.js'
+import { type History, type NewJob, openHistory } from '../controller/history.js'
 import { groupedOutput, hostJson, LivePrinter, type Sink, summaryLine } from '../controller/output.js'
 import { DEFAULT_PUSH_TIMEOUT_MS, pushFile } from '../controller/push.js'
 import { parseSelectors, SelectorError, type Selectors } from '../controller/selector.js'
 import { noMatchMessage } from '../controller/selector-hint.js'
 import { statusTable } from '../controller/status-table.js'
+import { controllerSettings, loadControllerKey, type Setting, VIA_ENV } from './defaults.js'
+import { UsageError } from './errors.js'
 import { collectCommand } from './follow-up.js'
 import { INTERRUPT_EXIT_CODES, type Interrupt, onInterrupt } from './signals.js'
 
-export class UsageError extends Error {}
-
-/** Flags every run command takes. */
-export const RUN_OPTIONS: ParseArgsOptionsConfig = {
-  key: { type: 'string' },
-  via: { type: 'string' },
-  target: { type: 'string', multiple: true },
-  timeout: { type: 'string' },
-  concurrency: { type: 'string' },
-  batch: { type: 'string' },
-  'max-failures': { type: 'string' },
-  json: { type: 'boolean' },
-  async: { type: 'boolean' },
-  db: { type: 'string' },
-}
+export { UsageError }
 
 export interface RunFlags {
   keyFile: string
+  /** the key as given and where from, for the message when it is not there */
+  keySetting: Setting
   via: string
   selectors: Selectors
   selectorText: string[]
@@ -81,21 +69,23 @@ export function positiveInt(flag: string, v: unknown): number | undefined {
   return n
 }
 
-/** A required string flag. */
-export function need(values: Record<string, unknown>, flag: string, command: string): string {
-  const v = values[flag]
-  if (typeof v !== 'string' || v === '') throw new UsageError(`ops-agent ${command} needs --${flag}`)
-  return v
+/** The join address in effect (flag, env, config file), or a usage error that says where one can be given. */
+export function needVia(settings: { via: Setting<string | undefined> }, command: string): string {
+  if (settings.via.value === undefined) {
+    throw new UsageError(`ops-agent ${command} needs --via ADDR (or $${VIA_ENV}, or "via" in the config file)`)
+  }
+  return settings.via.value
 }
 
-/** The shared flags, checked; `address` checks and normalises --via. */
+/** The shared flags, checked; `address` checks and normalises --via. Key, via and db default as `config` shows. */
 export function runFlags(
   values: Record<string, unknown>,
   command: string,
   address: (flag: string, text: string) => string,
 ): RunFlags {
-  const keyFile = resolve(need(values, 'key', command))
-  const via = address('via', need(values, 'via', command))
+  const settings = controllerSettings(values)
+  const keyFile = resolve(settings.key.value)
+  const via = address('via', needVia(settings, command))
   const selectorText = (values.target as string[] | undefined) ?? []
   let selectors: Selectors
   try {
@@ -115,6 +105,7 @@ export function runFlags(
   }
   return {
     keyFile,
+    keySetting: settings.key,
     via,
     selectors,
     selectorText,
@@ -124,7 +115,7 @@ export function runFlags(
     maxFailures: positiveInt('max-failures', values['max-failures']),
     json: values.json === true,
     async: values.async === true,
-    dbPath: typeof values.db === 'string' ? resolve(values.db) : defaultHistoryPath(),
+    dbPath: resolve(settings.db.value),
   }
 }
 
@@ -146,7 +137,7 @@ export async function runAndReport(
   job: (ctx: RunContext) => Promise<ExecRun>,
   render: 'output' | 'status' = 'output',
 ): Promise<number> {
-  const key = await loadOrCreateKey(flags.keyFile)
+  const key = await loadControllerKey(flags.keySetting)
   const history = await openHistory(flags.dbPath)
   const fleet = await joinFleet({ key, via: flags.via })
   const printer = new LivePrinter(sink)

@@ -5,7 +5,7 @@ import { existsSync, realpathSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
+import { Command } from 'commander'
 import { agentFlags, ConfigError, resolveAgentSettings } from '../agent/config.js'
 import {
   installService,
@@ -15,34 +15,30 @@ import {
   uninstallService,
   unitName,
 } from '../service/systemd.js'
-
-export const SERVICE_USAGE = `install-service [--config FILE] [--dry-run] [--unit-name ops-agent] [--bin PATH] [-- AGENT_FLAGS …]
-                                                 run the agent as a systemd service (restart on failure), enabled
-                                                 and started; --dry-run prints the unit instead
-  uninstall-service [--unit-name ops-agent]      stop, disable and remove the service (its data dir stays)`
+import { agentOptions, flagValues, parseWords } from './options.js'
 
 /** Bad flags or a bad config for install-service: a usage error (exit 2) for the CLI. */
-export class ServiceUsageError extends Error {}
-
-/** The agent's flags, as install-service accepts them after `--`. */
-const AGENT_OPTIONS: ParseArgsOptionsConfig = {
-  'data-dir': { type: 'string' },
-  listen: { type: 'string', multiple: true },
-  join: { type: 'string', multiple: true },
-  tag: { type: 'string', multiple: true },
-  trust: { type: 'string', multiple: true },
-  'log-level': { type: 'string' },
-  'keepalive-ms': { type: 'string' },
-  'link-timeout-ms': { type: 'string' },
+export class ServiceUsageError extends Error {
+  override readonly name: string = 'ServiceUsageError'
+  readonly code: string = 'ERR_SERVICE_USAGE'
 }
 
-function parse(args: string[], options: ParseArgsOptionsConfig, positionals: boolean) {
-  try {
-    return parseArgs({ args, options, allowPositionals: positionals, strict: true })
-  } catch (err) {
-    throw new ServiceUsageError((err as Error).message)
-  }
+/** install-service's own flags, and the agent flags after `--`. */
+export function installServiceOptions(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'the agent config file (TOML or YAML) the service runs with')
+    .option('--dry-run', 'print the unit instead of installing it')
+    .option('--unit-name <name>', 'the systemd unit (default ops-agent)')
+    .option('--bin <path>', 'the ops-agent executable to run (default: this CLI, by node and script)')
+    .argument('[agent-flags...]', 'agent flags after --, written into the unit')
 }
+
+/** uninstall-service's flags. */
+export function uninstallServiceOptions(cmd: Command): Command {
+  return cmd.option('--unit-name <name>', 'the systemd unit (default ops-agent)')
+}
+
+const usageError = (message: string): Error => new ServiceUsageError(message)
 
 /** This CLI, as node + script, with symlinks resolved (systemd runs it without our PATH or working directory). */
 function selfCommand(): string[] {
@@ -83,19 +79,18 @@ export async function installServiceCommand(
   err: (line: string) => void = l => process.stderr.write(`${l}\n`),
   env: SystemdEnv = {},
 ): Promise<number> {
-  const dash = args.indexOf('--')
-  const own = dash === -1 ? args : args.slice(0, dash)
-  const agentArgs = dash === -1 ? [] : args.slice(dash + 1)
-  const { values } = parse(
-    own,
-    {
-      config: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      'unit-name': { type: 'string' },
-      bin: { type: 'string' },
-    },
-    false,
-  )
+  const cmd = parseWords(installServiceOptions(new Command('install-service')), args, usageError)
+  return installServiceWith(flagValues(cmd), cmd.args, out, err, env)
+}
+
+/** install-service with its flags parsed (by flag name) and the agent flags that came after `--`. */
+export async function installServiceWith(
+  values: Record<string, unknown>,
+  agentArgs: string[],
+  out: (line: string) => void,
+  err: (line: string) => void = l => process.stderr.write(`${l}\n`),
+  env: SystemdEnv = {},
+): Promise<number> {
   const dryRun = values['dry-run'] === true
   let name: string
   try {
@@ -104,7 +99,9 @@ export async function installServiceCommand(
     throw new ServiceUsageError((e as Error).message)
   }
   const config = typeof values.config === 'string' ? resolve(values.config) : undefined
-  const agent = parse(agentArgs, AGENT_OPTIONS, false).values
+  const agent = flagValues(
+    parseWords(agentOptions(new Command('agent')), agentArgs, m => new ServiceUsageError(`after --: ${m}`)),
+  )
   if (config === undefined && agentArgs.length === 0) {
     throw new ServiceUsageError('install-service needs --config FILE or the agent flags after --')
   }
@@ -134,7 +131,9 @@ export async function installServiceCommand(
   }
   // flags written out again from what was parsed: normalized, and data-dir absolute (a service starts in /)
   const flagWords: string[] = []
-  for (const [k, v] of Object.entries(agent)) {
+  // in the order they were given, so the unit reads like the command line it came from
+  const given = (k: string): number => agentArgs.findIndex(a => a === `--${k}` || a.startsWith(`--${k}=`))
+  for (const [k, v] of Object.entries(agent).sort(([a], [b]) => given(a) - given(b))) {
     if (v === undefined) continue
     const value = k === 'data-dir' ? resolve(v as string) : v
     for (const item of Array.isArray(value) ? value : [value]) flagWords.push(`--${k}`, String(item))
@@ -172,7 +171,17 @@ export async function uninstallServiceCommand(
   err: (line: string) => void = l => process.stderr.write(`${l}\n`),
   env: SystemdEnv = {},
 ): Promise<number> {
-  const { values } = parse(args, { 'unit-name': { type: 'string' } }, false)
+  const values = flagValues(parseWords(uninstallServiceOptions(new Command('uninstall-service')), args, usageError))
+  return uninstallServiceWith(values, out, err, env)
+}
+
+/** uninstall-service with its flags parsed (by flag name). */
+export async function uninstallServiceWith(
+  values: Record<string, unknown>,
+  out: (line: string) => void,
+  err: (line: string) => void = l => process.stderr.write(`${l}\n`),
+  env: SystemdEnv = {},
+): Promise<number> {
   let name: string
   try {
     name = unitName((values['unit-name'] as string | undefined) ?? 'ops-agent')

@@ -3,7 +3,7 @@
  * `ops-agent upgrade-watch PENDING` that an upgrading agent starts to decide its own upgrade.
  */
 import { resolve } from 'node:path'
-import type { ParseArgsOptionsConfig } from 'node:util'
+import type { Command } from 'commander'
 import { watchUpgrade } from '../agent/upgrade-watch.js'
 import { execute } from '../controller/exec.js'
 import type { Sink } from '../controller/output.js'
@@ -11,17 +11,13 @@ import { upgradeFleet } from '../controller/upgrade.js'
 import { MAX_UPGRADE_HEALTH_MS, MIN_UPGRADE_HEALTH_MS } from '../limits.js'
 import { common, parseDuration, type RunFlags, runAndReport, UsageError } from './run.js'
 
-export const UPGRADE_USAGE = `upgrade --key FILE --via ADDR --target SEL --artifact FILE [--health-timeout 60s]
-                                                 send the artifact down the route tree; each agent checks it, swaps
-                                                 releases, restarts, and rolls back when the new one does not rejoin
-  uninstall --key FILE --via ADDR --target SEL [--purge]
-                                                 stop the agent and remove its service and files (data kept unless
-                                                 --purge); each host reports before it goes`
-
 /** Own flags of upgrade and uninstall (besides the run flags). */
-export const LIFECYCLE_OPTIONS: Record<'upgrade' | 'uninstall', ParseArgsOptionsConfig> = {
-  upgrade: { artifact: { type: 'string' }, 'health-timeout': { type: 'string' } },
-  uninstall: { purge: { type: 'boolean' } },
+export const LIFECYCLE_OPTIONS: Record<'upgrade' | 'uninstall', (cmd: Command) => Command> = {
+  upgrade: cmd =>
+    cmd
+      .option('--artifact <file>', 'the release to install (npm run build:agent)')
+      .option('--health-timeout <duration>', 'how long a new release has to start and rejoin (default 60s)'),
+  uninstall: cmd => cmd.option('--purge', "also remove the agent's data dir"),
 }
 
 /**

@@ -4,21 +4,39 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
-import { loadOrCreateKey, parsePeerId } from '@pnet/network'
+import { parsePeerId } from '@pnet/network'
+import type { Command } from 'commander'
 import { parseTag } from '../agent/tags.js'
+import { loadControllerKey } from '../cli/defaults.js'
+import { many } from '../cli/options.js'
 import { OPS_VERSION } from '../protocol/reports.js'
 import { DEFAULT_LISTEN, DEFAULT_PREFIX, deploy, type HostOutcome } from './deploy.js'
 import { DeployInputError, parseSshTarget, readInventory, type SshTarget } from './hosts.js'
 
-export const DEPLOY_USAGE = `deploy (--ssh USER@HOST[:PORT] … | --inventory FILE) [--join ADDR] --trust PEER_ID
-                                                 copy the artifact over ssh, configure and start the agent, wait
-                                                 until it is in the overlay (the first host: no --join, or one that
-                                                 names itself); --tag key=value, --artifact FILE,
-                                                 --prefix DIR (${DEFAULT_PREFIX}), --listen ADDR (${DEFAULT_LISTEN}),
-                                                 --ssh-option OPT, --identity FILE, --key FILE, --concurrency N, --json,
-                                                 --via ADDR (where this machine checks the overlay; default --join,
-                                                 else the host itself)`
+/** deploy's flags. */
+export function deployOptions(cmd: Command): Command {
+  return cmd
+    .option('--ssh <user@host[:port]>', 'a host to install on (repeatable)', many)
+    .option('--inventory <file>', 'hosts from a file: USER@HOST[:PORT] [key=value …] per line')
+    .option(
+      '--join <addr>',
+      'an agent already in the overlay (repeatable; the first host needs none, and one naming the host itself is skipped)',
+      many,
+    )
+    .option('--via <addr>', 'where this machine checks the overlay (default: --join, else the host itself)')
+    .option('--trust <peer-id>', 'a controller the agents obey (repeatable)', many)
+    .option('--tag <key=value>', 'a tag for every agent (repeatable)', many)
+    .option('--artifact <file>', 'the agent artifact (default: the one npm run build:agent made)')
+    .option('--prefix <dir>', `where it is installed (default ${DEFAULT_PREFIX})`)
+    .option('--listen <addr>', `the agents' listen address (default ${DEFAULT_LISTEN})`)
+    .option('--ssh-option <opt>', 'an ssh -o option (repeatable)', many)
+    .option('--identity <file>', 'the ssh identity file')
+    .option('--key <file>', 'the key this machine checks the overlay with (default: a throwaway key)')
+    .option('--concurrency <n>', 'hosts installed at once')
+    .option('--agent-arg <arg>', 'an extra agent flag (repeatable)', many)
+    .option('--wait-ms <n>', 'how long to wait for each agent to appear in the overlay')
+    .option('--json', 'one JSON line per host')
+}
 
 /** Where `npm run build:agent` puts the artifact, when this CLI runs from the repo. */
 function repoArtifact(): string | undefined {
@@ -29,42 +47,15 @@ function repoArtifact(): string | undefined {
 }
 
 /**
- * Runs `ops-agent deploy ARGS`; resolves to the exit code (0 when every host is ok). Bad flags throw
- * DeployInputError (a usage error for the CLI).
+ * Runs `ops-agent deploy` with its parsed flags (by flag name); resolves to the exit code (0 when every host is ok).
+ * Bad flags throw DeployInputError (a usage error for the CLI).
  *
  * @example
  * ```ts
- * await deployCommand(['--ssh', 'root@10.0.0.5', '--join', 'tcp://10.0.0.1:4001', '--trust', id], console.log)
+ * await deployCommand({ ssh: ['root@10.0.0.5'], join: ['tcp://10.0.0.1:4001'], trust: [id] }, console.log)
  * ```
  */
-export async function deployCommand(argv: string[], out: (line: string) => void): Promise<number> {
-  let values: Record<string, string | boolean | string[] | undefined>
-  try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        ssh: { type: 'string', multiple: true },
-        inventory: { type: 'string' },
-        join: { type: 'string', multiple: true },
-        via: { type: 'string' },
-        trust: { type: 'string', multiple: true },
-        tag: { type: 'string', multiple: true },
-        artifact: { type: 'string' },
-        prefix: { type: 'string' },
-        listen: { type: 'string' },
-        'ssh-option': { type: 'string', multiple: true },
-        identity: { type: 'string' },
-        key: { type: 'string' },
-        concurrency: { type: 'string' },
-        'agent-arg': { type: 'string', multiple: true },
-        'wait-ms': { type: 'string' },
-        json: { type: 'boolean' },
-      },
-      strict: true,
-    }).values
-  } catch (err) {
-    throw new DeployInputError((err as Error).message)
-  }
+export async function deployCommand(values: Record<string, unknown>, out: (line: string) => void): Promise<number> {
   const list = (k: string): string[] => (values[k] as string[] | undefined) ?? []
   const targets: SshTarget[] = list('ssh').map(s => parseSshTarget(s))
   if (typeof values.inventory === 'string') targets.push(...(await readInventory(values.inventory)))
@@ -104,7 +95,8 @@ export async function deployCommand(argv: string[], out: (line: string) => void)
       options: list('ssh-option'),
       ...(typeof values.identity === 'string' ? { identity: values.identity } : {}),
     },
-    key: typeof values.key === 'string' ? await loadOrCreateKey(resolve(values.key)) : undefined,
+    // an explicit key must exist: a typo must not mint a new controller identity
+    key: typeof values.key === 'string' ? await loadControllerKey({ value: values.key, source: 'flag' }) : undefined,
     concurrency: positive('concurrency'),
     appearTimeoutMs: positive('wait-ms'),
     onHost: o => out(json ? JSON.stringify(o) : hostLine(o)),

@@ -4,85 +4,167 @@
  *
  *   pnet id --key FILE
  *   pnet daemon --key FILE --listen ADDR [--listen …] [--join ADDR …] [--control PATH]
- *   pnet peers | routes | info | metrics            [--control PATH] [--json]
- *   pnet ping PEER_ID [--count N]                   [--control PATH] [--json]
- *   pnet connect ADDR | disconnect PEER_ID          [--control PATH] [--json]
+ *   pnet peers | routes | info | metrics            [--control PATH | --key FILE] [--json]
+ *   pnet ping PEER_ID [--count N]                   [--control PATH | --key FILE] [--json]
+ *   pnet connect ADDR | disconnect PEER_ID          [--control PATH | --key FILE] [--json]
+ *   pnet completion bash
+ *   pnet help [COMMAND] | pnet COMMAND --help | pnet --version
  *
  * Exit codes: 0 success, 1 the operation failed (unreachable, refused, no daemon), 2 usage error.
  */
-import { realpathSync } from 'node:fs'
+import { readFileSync, realpathSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
 import { InvalidAddressError, loadOrCreateKey, parseAddress, parsePeerId, peerIdFromKey } from '@pnet/network'
+import { Argument, type Command, Option } from 'commander'
 import { controlRequest } from '../control/client.js'
 import type { InfoResult, PeerRow, RouteRow } from '../control/protocol.js'
 import type { NodeMetrics } from '../metrics.js'
 import type { PingReply } from '../node.js'
+import { bashCompletion } from './completion.js'
 import { runDaemon } from './daemon.js'
 import { ago, short, table } from './format.js'
+import { CommandLineError, createProgram, example, parseCommandLine } from './program.js'
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override readonly name: string = 'UsageError'
+  readonly code: string = 'ERR_USAGE'
+}
 
-const USAGE = `usage: pnet <command> [options]
-
-commands:
-  id --key FILE                          print the peer ID (creates the key, mode 0600, if absent)
-  daemon --key FILE --listen ADDR …      run a node; --join ADDR …, --control PATH, --log-level LEVEL,
-                                         --metric hops|rtt, --keepalive-ms N, --link-timeout-ms N
-  peers                                  neighbours: peer, address, transport, RTT
-  routes                                 routes: peer, next hop, hops, metric
-  ping PEER_ID [--count N]               libp2p ping to any reachable peer, multi-hop included
-  connect ADDR                           dial ADDR and keep the link
-  disconnect PEER_ID                     drop the links to PEER_ID
-  info                                   id, addresses, counts
-  metrics                                connections, streams and bytes per transport and channel
-
-inspection commands take --control PATH (default: PNET_CONTROL, or pnet.sock beside --key FILE) and --json.
-addresses: multiaddrs (/ip4/127.0.0.1/tcp/4001) or URLs (tcp://127.0.0.1:4001, ws://…, quic://…, memory://…).`
+/** A `--key` that names no file, given to a command that only reads it (a typo must not pass unnoticed). */
+export class MissingKeyError extends UsageError {
+  override readonly name = 'MissingKeyError'
+  override readonly code = 'ERR_NO_KEY_FILE'
+}
 
 type Out = (line: string) => void
 
-export async function main(argv: string[], out: Out = l => process.stdout.write(`${l}\n`)): Promise<number> {
-  const [command, ...rest] = argv
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    out(USAGE)
-    return command === undefined ? 2 : 0
-  }
-  switch (command) {
-    case 'id':
-      return idCommand(rest, out)
-    case 'daemon':
-      return runDaemon(daemonOptions(rest))
-    case 'peers':
-    case 'routes':
-    case 'info':
-    case 'metrics':
-    case 'ping':
-    case 'connect':
-    case 'disconnect':
-      return inspect(command, rest, out)
-    default:
-      throw new UsageError(`unknown command "${command}" (try pnet --help)`)
-  }
-}
-
-function parse(args: string[], options: ParseArgsOptionsConfig, positionals = 0) {
-  let parsed: ReturnType<typeof parseArgs>
+/** The version in this package's package.json (dist/cli/main.js and src/cli/main.ts are both two levels down). */
+function packageVersion(): string {
   try {
-    parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true })
-  } catch (err) {
-    throw new UsageError((err as Error).message)
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }
+    return pkg.version ?? 'unknown'
+  } catch {
+    return 'unknown'
   }
-  if (parsed.positionals.length > positionals) {
-    throw new UsageError(`unexpected argument "${parsed.positionals[positionals]}"`)
-  }
-  return parsed
 }
 
-async function idCommand(args: string[], out: Out): Promise<number> {
-  const { values } = parse(args, { key: { type: 'string' }, json: { type: 'boolean' } })
+const many = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v]
+
+/** The flags every inspection command takes. */
+function inspectOptions(cmd: Command): Command {
+  return cmd
+    .option('--control <path>', "the daemon's control socket (default: pnet.sock beside --key FILE, or $PNET_CONTROL)")
+    .option('--key <file>', "the daemon's key file; its control socket is pnet.sock beside it")
+    .option('--json', 'print JSON for scripts')
+}
+
+/**
+ * The command tree: every command, its flags, its help page. `main` runs it; tests and `pnet completion` walk it.
+ * Actions store their exit code through `done`.
+ */
+export function program(
+  out: Out,
+  err: Out = l => process.stderr.write(`${l}\n`),
+  done: (code: number) => void = () => {},
+): Command {
+  const root = createProgram('pnet', packageVersion(), 'Run a pnet node and inspect it.', {
+    stdout: text => out(text.replace(/\n$/, '')),
+    stderr: text => err(text.replace(/\n$/, '')),
+  })
+  root.addHelpText(
+    'after',
+    `
+Inspection commands take --control PATH (default: pnet.sock beside --key FILE, or $PNET_CONTROL) and --json.
+Addresses: multiaddrs (/ip4/127.0.0.1/tcp/4001) or URLs (tcp://127.0.0.1:4001, ws://…, quic://…, memory://…).
+Exit codes: 0 success, 1 the operation failed (unreachable, refused, no daemon), 2 usage error.
+
+Example:
+  pnet daemon --key node.key --listen tcp://0.0.0.0:4001 --join tcp://10.0.0.2:4001`,
+  )
+  example(
+    root
+      .command('id')
+      .description('print the peer ID (creates the key, mode 0600, if absent)')
+      .option('--key <file>', 'the key file (created if absent)')
+      .option('--json', 'print {"id": …}'),
+    'pnet id --key node.key',
+  ).action(async (values: Record<string, unknown>) => done(await idCommand(values, out)))
+  example(
+    root
+      .command('daemon')
+      .description(
+        'run a node until SIGINT/SIGTERM; bound addresses on stdout, logs on stderr (creates the key if absent)',
+      )
+      .option('--key <file>', "the node's key file (created if absent)")
+      .option('--listen <addr>', 'an address to listen on (repeatable)', many)
+      .option('--join <addr>', 'an address of any node to join through (repeatable)', many)
+      .option('--control <path>', 'the control socket (default: pnet.sock beside --key FILE)')
+      .addOption(
+        new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']),
+      )
+      .addOption(new Option('--metric <metric>', 'route metric').choices(['hops', 'rtt']))
+      .option('--keepalive-ms <n>', 'keepalive interval in ms')
+      .option('--link-timeout-ms <n>', 'drop a link silent this long, in ms'),
+    'pnet daemon --key node.key --listen tcp://0.0.0.0:4001 --join tcp://10.0.0.2:4001',
+  ).action(async (values: Record<string, unknown>) => done(await runDaemon(daemonOptions(values))))
+  const inspections: [string, string, string, string?][] = [
+    ['peers', 'neighbours: peer, address, transport, RTT', 'pnet peers --key node.key'],
+    ['routes', 'routes: peer, next hop, hops, metric', 'pnet routes --key node.key --json'],
+    ['info', 'id, addresses, counts', 'pnet info --control /run/pnet.sock'],
+    ['metrics', 'connections, streams and bytes per transport and channel', 'pnet metrics --key node.key'],
+    [
+      'ping',
+      'libp2p ping to any reachable peer, multi-hop included',
+      'pnet ping 12D3KooW… --count 3 --key node.key',
+      '<peer-id>',
+    ],
+    ['connect', 'dial ADDR and keep the link', 'pnet connect tcp://10.0.0.3:4001 --key node.key', '<addr>'],
+    ['disconnect', 'drop the links to PEER_ID', 'pnet disconnect 12D3KooW… --key node.key', '<peer-id>'],
+  ]
+  for (const [name, description, ex, arg] of inspections) {
+    const cmd = inspectOptions(root.command(name).description(description))
+    if (arg !== undefined) cmd.argument(arg)
+    if (name === 'ping') cmd.option('--count <n>', 'how many pings (default 1)')
+    example(cmd, ex).action(async (...args: unknown[]) => {
+      const positionals = arg === undefined ? [] : [args[0] as string]
+      const values = args[arg === undefined ? 0 : 1] as Record<string, unknown>
+      done(await inspect(name, values, positionals, out))
+    })
+  }
+  example(
+    root
+      .command('completion')
+      .description('print a shell completion script')
+      .addArgument(new Argument('<shell>', 'the shell').choices(['bash'])),
+    'source <(pnet completion bash)',
+  ).action(() => {
+    out(bashCompletion(root).trimEnd())
+    done(0)
+  })
+  return root
+}
+
+export async function main(
+  argv: string[],
+  out: Out = l => process.stdout.write(`${l}\n`),
+  err: Out = l => process.stderr.write(`${l}\n`),
+): Promise<number> {
+  let code = 0
+  const root = program(out, err, c => {
+    code = c
+  })
+  try {
+    return (await parseCommandLine(root, argv)) ?? code
+  } catch (e) {
+    if (e instanceof CommandLineError) throw new UsageError(e.message)
+    throw e
+  }
+}
+
+async function idCommand(values: Record<string, unknown>, out: Out): Promise<number> {
   if (typeof values.key !== 'string') throw new UsageError('pnet id needs --key FILE')
+  // the one command besides daemon that creates a key: asking a new node's ID is how a key is made
   const id = peerIdFromKey(await loadOrCreateKey(values.key)).toString()
   out(values.json === true ? JSON.stringify({ id }) : id)
   return 0
@@ -106,17 +188,7 @@ function checkAddr(flag: string, value: string): string {
   return value
 }
 
-function daemonOptions(args: string[]) {
-  const { values } = parse(args, {
-    key: { type: 'string' },
-    listen: { type: 'string', multiple: true },
-    join: { type: 'string', multiple: true },
-    control: { type: 'string' },
-    'log-level': { type: 'string' },
-    metric: { type: 'string' },
-    'keepalive-ms': { type: 'string' },
-    'link-timeout-ms': { type: 'string' },
-  })
+function daemonOptions(values: Record<string, unknown>) {
   if (typeof values.key !== 'string') throw new UsageError('pnet daemon needs --key FILE')
   const listen = ((values.listen as string[] | undefined) ?? []).map(a => checkAddr('listen', a))
   if (listen.length === 0) throw new UsageError('pnet daemon needs at least one --listen ADDR')
@@ -125,10 +197,7 @@ function daemonOptions(args: string[]) {
   if (metric !== undefined && metric !== 'hops' && metric !== 'rtt') {
     throw new UsageError(`--metric must be hops or rtt, got "${String(metric)}"`)
   }
-  const level = (values['log-level'] as string | undefined) ?? 'info'
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'silent'].includes(level)) {
-    throw new UsageError(`--log-level must be trace, debug, info, warn, error or silent, got "${level}"`)
-  }
+  const level = (values.logLevel as string | undefined) ?? 'info'
   const keyFile = resolve(values.key)
   return {
     keyFile,
@@ -137,8 +206,8 @@ function daemonOptions(args: string[]) {
     control: resolve((values.control as string | undefined) ?? join_(dirname(keyFile), 'pnet.sock')),
     logLevel: level,
     metric: metric as 'hops' | 'rtt' | undefined,
-    keepaliveMs: positiveInt('keepalive-ms', values['keepalive-ms']),
-    linkTimeoutMs: positiveInt('link-timeout-ms', values['link-timeout-ms']),
+    keepaliveMs: positiveInt('keepalive-ms', values.keepaliveMs),
+    linkTimeoutMs: positiveInt('link-timeout-ms', values.linkTimeoutMs),
   }
 }
 
@@ -146,24 +215,30 @@ const join_ = join
 
 function controlPath(values: Record<string, unknown>): string {
   if (typeof values.control === 'string') return resolve(values.control)
-  if (typeof values.key === 'string') return join(dirname(resolve(values.key)), 'pnet.sock')
+  if (typeof values.key === 'string') {
+    // the key only locates the socket, and is never created here: a key file that is not there is a typo, or a
+    // daemon that never ran with it
+    const keyFile = resolve(values.key)
+    let isFile = false
+    try {
+      isFile = statSync(keyFile).isFile()
+    } catch {}
+    if (!isFile) {
+      throw new MissingKeyError(`no key file at ${values.key} (pnet daemon --key ${values.key} creates it)`)
+    }
+    return join(dirname(keyFile), 'pnet.sock')
+  }
   const env = process.env.PNET_CONTROL
   if (env !== undefined && env !== '') return resolve(env)
   throw new UsageError('no control socket: pass --control PATH (or --key FILE, or set PNET_CONTROL)')
 }
 
-async function inspect(command: string, args: string[], out: Out): Promise<number> {
-  const takesArg = command === 'ping' || command === 'connect' || command === 'disconnect'
-  const { values, positionals } = parse(
-    args,
-    {
-      control: { type: 'string' },
-      key: { type: 'string' },
-      json: { type: 'boolean' },
-      ...(command === 'ping' ? { count: { type: 'string' } } : {}),
-    },
-    takesArg ? 1 : 0,
-  )
+async function inspect(
+  command: string,
+  values: Record<string, unknown>,
+  positionals: string[],
+  out: Out,
+): Promise<number> {
   const json = values.json === true
   const path = controlPath(values)
   const print = (data: unknown): void => out(JSON.stringify(data, null, 2))
