@@ -32,8 +32,6 @@
 
 export { channelId } from '@pnet/channel'
 export { silentLogger } from '@pnet/network'
-export { bashCompletion } from './cli/completion.js'
-export { type CliOutput, CommandLineError, createProgram, example, parseCommandLine } from './cli/program.js'
 export {
   backoffDelay,
   DEFAULT_DRAIN_MS,

@@ -13,12 +13,13 @@ export interface CliOutput {
 /** A command line that does not parse: unknown command or option, missing or extra argument (exit 2). */
 export class CommandLineError extends Error {
   override readonly name = 'CommandLineError'
-  /** commander's code, e.g. `commander.unknownOption` */
-  readonly code: string
+  readonly code = 'ERR_COMMAND_LINE'
+  /** commander's own code, e.g. `commander.unknownOption` */
+  readonly commanderCode: string
 
-  constructor(message: string, code: string) {
+  constructor(message: string, commanderCode: string) {
     super(message)
-    this.code = code
+    this.commanderCode = commanderCode
   }
 }
 
