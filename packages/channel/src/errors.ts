@@ -25,6 +25,7 @@ export type ChannelErrorCode =
   | 'ERR_MESSAGE_TOO_LARGE'
   | 'ERR_REMOTE_ERROR'
   | 'ERR_DUPLICATE_CHANNEL'
+  | 'ERR_UNSUPPORTED_REQUEST'
 
 export class ChannelError extends Error {
   /** a string literal in every class, so that a bundler renaming classes does not change it */
@@ -148,7 +149,8 @@ export class MessageTooLargeError extends ChannelError {
     peer: string,
     readonly size: number,
     readonly limit: number,
-    direction: 'send' | 'receive',
+    /** `send`: refused before it left; `receive`: cut off on read */
+    readonly direction: 'send' | 'receive',
   ) {
     const verb = direction === 'send' ? 'refused to send' : 'received'
     super(
@@ -174,6 +176,19 @@ export class RemoteError extends ChannelError {
     readonly remoteCode?: string,
   ) {
     super(`${on(channel, peer)}: remote ${remoteName}: ${remoteMessage}`, 'ERR_REMOTE_ERROR', channel, peer)
+  }
+}
+
+/** An RPC request of a kind (call, cast, stream) the channel's handler does not serve. */
+export class UnsupportedRequestError extends ChannelError {
+  override readonly name = 'UnsupportedRequestError' as const
+  constructor(
+    channel: string,
+    peer: string,
+    /** what was asked for: `calls`, `casts` or `streams` */
+    readonly kind: 'calls' | 'casts' | 'streams',
+  ) {
+    super(`${on(channel, peer)}: the channel does not take ${kind}`, 'ERR_UNSUPPORTED_REQUEST', channel, peer)
   }
 }
 

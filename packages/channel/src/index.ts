@@ -78,6 +78,7 @@ export {
   OverloadedError,
   RemoteError,
   UnauthorizedError,
+  UnsupportedRequestError,
   VersionUnsupportedError,
 } from './errors.js'
 export { type Messages, type MessagesOptions, messages, strictLengthDecoder } from './framing.js'

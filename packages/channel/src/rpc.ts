@@ -25,6 +25,7 @@ import {
   messageOf,
   RemoteError,
   toError,
+  UnsupportedRequestError,
 } from './errors.js'
 import { messages } from './framing.js'
 import {
@@ -92,10 +93,17 @@ function errorFrame(err: unknown, limit = MAX_MESSAGE_BYTES_CAP): Uint8Array {
 /** What goes on the wire for our own limit and protocol errors: the RemoteError already names channel and peer. */
 function forWire(err: unknown): unknown {
   if (err instanceof MessageTooLargeError) {
-    const what = err.message.includes('refused to send')
-      ? `reply of ${err.size} bytes is over the caller's limit of ${err.limit}`
-      : `request of ${err.size} bytes is over the limit of ${err.limit}`
+    const what =
+      err.direction === 'send'
+        ? `reply of ${err.size} bytes is over the caller's limit of ${err.limit}`
+        : `request of ${err.size} bytes is over the limit of ${err.limit}`
     return Object.assign(new Error(what), { name: 'MessageTooLargeError', code: err.code })
+  }
+  if (err instanceof UnsupportedRequestError) {
+    return Object.assign(new Error(`channel ${err.channel} does not take ${err.kind}`), {
+      name: err.name,
+      code: err.code,
+    })
   }
   if (err instanceof ChannelProtocolError) {
     return Object.assign(new Error(err.reason), { name: 'ChannelProtocolError', code: err.code })
@@ -402,11 +410,12 @@ export function rpcHandler<Req = unknown, Res = unknown>(handlers: RpcHandlers<R
               : kind === RpcKind.CAST
                 ? 'casts'
                 : undefined
-        const err = new Error(
-          what === undefined ? `unknown request kind ${kind}` : `channel ${ctx.channel} does not take ${what}`,
+        const peer = ctx.remotePeer.toString()
+        await fail(
+          what === undefined
+            ? new ChannelProtocolError(ctx.channel, peer, `unknown request kind ${kind}`)
+            : new UnsupportedRequestError(ctx.channel, peer, what),
         )
-        err.name = what === undefined ? 'ChannelProtocolError' : 'UnsupportedRequestError'
-        await fail(err)
       }
       await io.end()
     } catch (err) {

@@ -25,6 +25,7 @@ const samples: Record<string, unknown[]> = {
   MessageTooLargeError: ['/pnet/echo', '12D3KooA', 11, 10, 'send'],
   RemoteError: ['/pnet/echo', '12D3KooA', 'TypeError', 'bad argument', 'E_ARG'],
   DuplicateChannelError: ['/pnet/echo'],
+  UnsupportedRequestError: ['/pnet/echo', '12D3KooA', 'streams'],
   CapabilityError: ['expired'],
 }
 
