@@ -28,6 +28,14 @@ export const PUSH_CHUNK_BYTES = 256 * 1024
 export const MAX_PUSH_CHUNK_BYTES = 512 * 1024
 /** Push chunks in flight at once from the controller (each relay holds at most this many per child). */
 export const PUSH_WINDOW = 8
+/** Push tree streams (agent/push-tree.ts): bytes queued per child, and locally not yet written, before a hop stops
+ * reading its parent. Large enough that a hop never waits on a write or a child between two reads, small enough that a
+ * thousand-host push holds a few MiB per relay. */
+export const PUSH_TREE_QUEUE_BYTES = 2 * 1024 * 1024
+/** Targets one push tree stream may name (its header carries them all: ≤ 65 bytes each). */
+export const MAX_PUSH_TREE_TARGETS = 65_536
+/** Push tree streams a relay serves at once (each a push in progress through it). */
+export const MAX_PUSH_TREE_STREAMS = 64
 /** Largest signed job accepted (a script is pushed inside its job). */
 export const MAX_JOB_BYTES = 1024 * 1024
 /** Commands running at once on one agent; more wait their turn. */
