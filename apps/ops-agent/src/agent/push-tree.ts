@@ -8,10 +8,11 @@
  * the stream's order carry the bytes, and the signed job's sha256 (checked by every target before its rename) keeps
  * a relay from altering them undetected. Wire format: docs/protocol/ops.md, "Push tree streams".
  */
+
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { ChannelContext } from '@pnet/channel'
 import type { Chunk, Stream } from '@pnet/network'
 import type { Node } from '@pnet/node'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_PUSH_TREE_STREAMS, MAX_PUSH_TREE_TARGETS, PUSH_TREE_QUEUE_BYTES } from '../limits.js'
 
 export const PUSH_TREE_CHANNEL = '/pnet/ops/push-tree/1'
@@ -234,19 +235,23 @@ export class FanOut {
       init.onFailed(index, code, reason)
     }
     const self = init.node.id.toString()
-    init.targets.forEach((t, i) => {
+    for (let i = 0; i < init.targets.length; i++) {
+      const t = init.targets[i] as string
       let hop: string | undefined
       try {
         hop = init.node.router.nextHop(peerIdFromString(t))?.toString()
       } catch {
-        return fail(i, PushTreeCode.NO_ROUTE, `${t} is not a peer ID`)
+        fail(i, PushTreeCode.NO_ROUTE, `${t} is not a peer ID`)
+        continue
       }
-      if (hop === undefined) return fail(i, PushTreeCode.NO_ROUTE, `${self} has no route to it`)
-      if (hop === init.previous) return fail(i, PushTreeCode.NO_ROUTE, `${self} would send it back to ${hop}`)
-      const g = groups.get(hop)
-      if (g === undefined) groups.set(hop, [i])
-      else g.push(i)
-    })
+      if (hop === undefined) fail(i, PushTreeCode.NO_ROUTE, `${self} has no route to it`)
+      else if (hop === init.previous) fail(i, PushTreeCode.NO_ROUTE, `${self} would send it back to ${hop}`)
+      else {
+        const g = groups.get(hop)
+        if (g === undefined) groups.set(hop, [i])
+        else g.push(i)
+      }
+    }
     for (const [hop, indices] of groups) {
       const queue = new SinkQueue()
       queue.push(
@@ -372,9 +377,7 @@ async function relay(init: PushTreeServerInit, stream: Stream, ctx: ChannelConte
   const self = init.node.id.toString()
   const localIndex = h.targets.indexOf(self)
   const others: number[] = []
-  h.targets.forEach((t, i) => {
-    if (i !== localIndex) others.push(i)
-  })
+  for (let i = 0; i < h.targets.length; i++) if (i !== localIndex) others.push(i)
   const failed = new Set<number>()
   const fail = (index: number, code: PushTreeCode, reason: string): void => {
     if (failed.has(index)) return

@@ -31,7 +31,10 @@ const hosts = Number(values.hosts)
 const runs = Number(values.runs)
 const prof = values['agents-cpu-prof']
 const log = (m: string): void => void process.stderr.write(`[push-cpu] ${m}\n`)
-const load = (): string => loadavg().map(l => l.toFixed(2)).join(' ')
+const load = (): string =>
+  loadavg()
+    .map(l => l.toFixed(2))
+    .join(' ')
 
 const work = mkdtempSync(join(tmpdir(), 'pnet-push-cpu-'))
 const fleet = await startFleet({
@@ -76,7 +79,9 @@ try {
     const copies = await verifyAndClean(dest, hostsList, 'pushed.bin', sha, t, res.reported)
     const bad = copies.filter(c => !c.verified)
     if (res.exitCode !== 0 || bad.length > 0) {
-      throw new Error(`push failed: exit ${res.exitCode} ${res.failures.join('; ')} ${bad.map(b => b.problem).join('; ')}`)
+      throw new Error(
+        `push failed: exit ${res.exitCode} ${res.failures.join('; ')} ${bad.map(b => b.problem).join('; ')}`,
+      )
     }
     rmSync(local)
     return { perAgent: fleet.agents.map(a => (after.get(a.pid) ?? 0) - (before.get(a.pid) ?? 0)), wallMs }
@@ -105,7 +110,9 @@ try {
     }
   }
   console.log(`${mib} MiB to ${hosts} agents (tree, branching ${values.branching}), load at end ${load()}`)
-  console.log('| run | role (agents) | CPU ms per MiB (median agent) | same, minus an empty push | empty push CPU ms | idle CPU ms/s | push wall s |')
+  console.log(
+    '| run | role (agents) | CPU ms per MiB (median agent) | same, minus an empty push | empty push CPU ms | idle CPU ms/s | push wall s |',
+  )
   console.log('|---:|---|---:|---:|---:|---:|---:|')
   for (const l of lines) console.log(l)
 } finally {
