@@ -22,6 +22,8 @@ const MAX_PEER_TEXT_BYTES = 128
 const MAX_REASON_BYTES = 1024
 const FRAME_FAILED = 1
 const FRAME_DONE = 2
+/** Pieces queued for a child are joined into writes of up to this many bytes. */
+const COALESCE_BYTES = 256 * 1024
 
 /** Why a target did not get the bytes (FAILED frame `code`). */
 export const PushTreeCode = {
@@ -183,9 +185,23 @@ class SinkQueue {
     })
   }
 
+  /**
+   * The queued pieces, several small ones joined into one write of up to COALESCE_BYTES: pieces arrive as the
+   * transport cut them (often 10–20 KiB), and every write costs a mux frame, an AEAD message and a syscall per child.
+   */
   async *source(): AsyncGenerator<Chunk> {
     while (true) {
-      const item = this.#items.shift()
+      let item = this.#items.shift()
+      if (item !== undefined && this.#items.length > 0 && item.byteLength < COALESCE_BYTES) {
+        const parts: Uint8Array[] = [item.subarray()]
+        let size = item.byteLength
+        while (this.#items.length > 0 && size + (this.#items[0] as Chunk).byteLength <= COALESCE_BYTES) {
+          const next = this.#items.shift() as Chunk
+          parts.push(next.subarray())
+          size += next.byteLength
+        }
+        item = parts.length === 1 ? parts[0] : Buffer.concat(parts, size)
+      }
       if (item !== undefined) {
         this.#bytes -= item.byteLength
         if (this.#bytes <= PUSH_TREE_QUEUE_BYTES && this.#drain !== undefined) {

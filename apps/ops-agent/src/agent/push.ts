@@ -225,6 +225,7 @@ class FileSink implements LocalPushSink {
   #pending: Uint8Array[] = []
   #pendingBytes = 0
   #position = 0
+  #ending = false
   #writing: Promise<void> | undefined
   #error: Error | undefined
   #drain: (() => void) | undefined
@@ -238,12 +239,14 @@ class FileSink implements LocalPushSink {
     this.#hash.update(chunk)
     this.#pending.push(chunk)
     this.#pendingBytes += chunk.byteLength
-    this.#writing ??= this.#flush()
+    // one writev per WRITE_BATCH_BYTES (pieces come as the transport cut them: a syscall each would cost more than
+    // the copy into the page cache)
+    if (this.#pendingBytes >= WRITE_BATCH_BYTES) this.#writing ??= this.#flush()
   }
 
   async #flush(): Promise<void> {
     try {
-      while (this.#pending.length > 0 && this.#error === undefined) {
+      while ((this.#pendingBytes >= WRITE_BATCH_BYTES || (this.#ending && this.#pending.length > 0)) && !this.#error) {
         const batch = this.#pending.splice(0, IOV_BATCH)
         let bytes = 0
         for (const b of batch) bytes += b.byteLength
@@ -276,6 +279,8 @@ class FileSink implements LocalPushSink {
   }
 
   async end(): Promise<void> {
+    this.#ending = true
+    if (this.#pending.length > 0) this.#writing ??= this.#flush()
     while (this.#writing !== undefined) await this.#writing
     if (this.#error !== undefined) throw this.#error
     if (this.#position !== this.#t.spec.size) {
@@ -298,3 +303,5 @@ class FileSink implements LocalPushSink {
 
 /** Pieces per writev (well under IOV_MAX, 1024 on Linux). */
 const IOV_BATCH = 256
+/** Bytes gathered before a writev starts. */
+const WRITE_BATCH_BYTES = 1024 * 1024
