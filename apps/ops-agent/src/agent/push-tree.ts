@@ -84,6 +84,7 @@ export function decodePushTreeHeader(b: Uint8Array): PushTreeHeader {
   for (let i = 0; i < count; i++) {
     const len = buf[at++]
     if (len === undefined || len < 1 || at + len > buf.byteLength) throw new Error('push tree target list truncated')
+    if (len > MAX_PEER_TEXT_BYTES) throw new Error(`push tree target of ${len} bytes`)
     targets.push(buf.toString('utf8', at, at + len))
     at += len
   }
