@@ -32,6 +32,9 @@ export const PUSH_WINDOW = 8
  * reading its parent. Large enough that a hop never waits on a write or a child between two reads, small enough that a
  * thousand-host push holds a few MiB per relay. */
 export const PUSH_TREE_QUEUE_BYTES = 2 * 1024 * 1024
+/** A child of a push tree hop that takes no bytes for this long (its queue full) is cut off and its targets failed:
+ * one stuck host must not hold the file back from the rest of the tree until the push's deadline (minutes). */
+export const PUSH_TREE_STALL_MS = 10_000
 /** Targets one push tree stream may name (its header carries them all: ≤ 65 bytes each). */
 export const MAX_PUSH_TREE_TARGETS = 65_536
 /** Push tree streams a relay serves at once (each a push in progress through it). */

@@ -1,7 +1,7 @@
 /**
  * Push tree streams on in-process agents (a line root → relay → leaf, the controller joined at the root): a relay
  * that alters the bytes it forwards is caught by the leaf's sha256 check and every host is still reported; a relay
- * without the push tree channel (an older agent) gets the file, and passes it on, as chunk broadcasts; the wire
+ * that stalls is cut off without holding the others back; a relay without the push tree channel (an older agent) gets the file, and passes it on, as chunk broadcasts; the wire
  * codec round-trips.
  */
 import { createHash, randomBytes } from 'node:crypto'
@@ -16,6 +16,7 @@ import { decodePushTreeHeader, encodePushTreeHeader, PUSH_TREE_CHANNEL } from '.
 import { type Fleet, joinFleet, waitForRoutes } from '../src/controller/fleet.js'
 import { pushFile } from '../src/controller/push.js'
 import { parseSelectors } from '../src/controller/selector.js'
+import { PUSH_TREE_STALL_MS } from '../src/limits.js'
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
@@ -127,8 +128,41 @@ describe('push tree streams', { timeout: 90_000 }, () => {
     }
   })
 
+  it('a relay that takes the stream and then stalls is cut off: the others get the file, every host reported', async () => {
+    const relay = agents[1]!
+    relay.node.unhandle(PUSH_TREE_CHANNEL)
+    // reads nothing, answers nothing, never closes
+    relay.node.handle(PUSH_TREE_CHANNEL, () => new Promise<void>(() => {}))
+    try {
+      // more than the link and the hop's queue hold, so the stall shows while bytes are still going out
+      const data = randomBytes(16 * 1024 * 1024)
+      const local = join(dir, 'stall.bin')
+      await writeFile(local, data)
+      const run = await pushFile({
+        key: ctlKey,
+        fleet,
+        selectors: parseSelectors(['role=end']),
+        local,
+        remote: join(dir, 'out', 'stall-{host}.bin'),
+        timeoutMs: 30_000,
+      })
+      expect(run.summary.targeted).toBe(2)
+      const byPeer = new Map(run.results.map(r => [r.peer, r]))
+      // the root was held back only until the stalled child was cut off, not until the 30 s deadline (the run
+      // itself lasts until the leaf's job gives up waiting: nothing tells it that its relay is stuck)
+      const root = byPeer.get(agents[0]!.node.id.toString())
+      expect(root?.status).toBe('ok')
+      expect(root?.durationMs).toBeLessThan(PUSH_TREE_STALL_MS + 10_000)
+      expect(byPeer.get(agents[2]!.node.id.toString())?.status).toBe('failed')
+      expect(sha(await readFile(join(dir, 'out', 'stall-root.bin')))).toBe(sha(data))
+      expect(existsSync(join(dir, 'out', 'stall-leaf.bin'))).toBe(false)
+    } finally {
+      relay.node.unhandle(PUSH_TREE_CHANNEL)
+    }
+  })
+
   it('a relay without the push tree channel: it and the host below it get the file as chunk broadcasts', async () => {
-    // the previous test left the relay without the channel, as an agent from before push tree streams is
+    // the previous tests left the relay without the channel, as an agent from before push tree streams is
     expect(agents[1]!.node.channels.channels()).not.toContain(PUSH_TREE_CHANNEL)
     const data = randomBytes(2 * 1024 * 1024 + 5)
     const local = join(dir, 'old.bin')

@@ -13,7 +13,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { ChannelContext } from '@pnet/channel'
 import type { Chunk, Stream } from '@pnet/network'
 import type { Node } from '@pnet/node'
-import { MAX_PUSH_TREE_STREAMS, MAX_PUSH_TREE_TARGETS, PUSH_TREE_QUEUE_BYTES } from '../limits.js'
+import { MAX_PUSH_TREE_STREAMS, MAX_PUSH_TREE_TARGETS, PUSH_TREE_QUEUE_BYTES, PUSH_TREE_STALL_MS } from '../limits.js'
 
 export const PUSH_TREE_CHANNEL = '/pnet/ops/push-tree/1'
 const VERSION = 1
@@ -22,6 +22,8 @@ const MAX_PEER_TEXT_BYTES = 128
 const MAX_REASON_BYTES = 1024
 const FRAME_FAILED = 1
 const FRAME_DONE = 2
+/** The header must arrive this soon after the stream opens. */
+const HEADER_TIMEOUT_MS = 30_000
 /** Pieces queued for a child are joined into writes of up to this many bytes. */
 const COALESCE_BYTES = 256 * 1024
 
@@ -241,7 +243,7 @@ export interface FanOutInit {
 
 /** The sending half of one hop: one stream per next hop, the same bytes to each. */
 export class FanOut {
-  readonly #children: { queue: SinkQueue; finished: Promise<void> }[] = []
+  readonly #children: { hop: string; queue: SinkQueue; finished: Promise<void>; cut: AbortController }[] = []
 
   constructor(init: FanOutInit) {
     const groups = new Map<string, number[]>()
@@ -279,8 +281,9 @@ export class FanOut {
           targets: indices.map(i => init.targets[i] as string),
         }),
       )
-      const finished = this.#child(init, hop, indices, queue, fail)
-      this.#children.push({ queue, finished })
+      const cut = new AbortController()
+      const finished = this.#child(init, hop, indices, queue, fail, cut.signal)
+      this.#children.push({ hop, queue, finished, cut })
     }
   }
 
@@ -290,14 +293,28 @@ export class FanOut {
     indices: number[],
     queue: SinkQueue,
     fail: (index: number, code: PushTreeCode, reason: string) => void,
+    cut: AbortSignal,
   ): Promise<void> {
     let stream: Stream | undefined
     const accounted = new Set<number>()
     const failAll = (code: PushTreeCode, reason: string): void => {
       for (let k = 0; k < indices.length; k++) if (!accounted.has(k)) fail(indices[k] as number, code, reason)
     }
+    // a child that stops reading (or answering) must not hold the sender past its deadline
+    const onAbort = (): void => stream?.abort(new Error(`push stream through ${hop} timed out`))
+    init.signal.addEventListener('abort', onAbort, { once: true })
+    const onCut = (): void => {
+      const err = cut.reason instanceof Error ? cut.reason : new Error(String(cut.reason))
+      queue.end(err)
+      stream?.abort(err)
+    }
+    cut.addEventListener('abort', onCut, { once: true })
     try {
-      stream = (await init.node.openStream(peerIdFromString(hop), PUSH_TREE_CHANNEL, { signal: init.signal })).stream
+      const opening = init.node.openStream(peerIdFromString(hop), PUSH_TREE_CHANNEL, {
+        signal: AbortSignal.any([init.signal, cut]),
+      })
+      stream = (await opening).stream
+      if (cut.aborted) throw cut.reason
       const sending = stream.sink(queue.source())
       sending.catch(() => {})
       const reader = new ExactReader(stream.source)
@@ -326,16 +343,34 @@ export class FanOut {
       queue.end(err as Error)
       stream?.abort(err instanceof Error ? err : new Error(String(err)))
       const code = (err as { code?: string }).code
-      if (code === 'NO_SUCH_CHANNEL') failAll(PushTreeCode.UNSUPPORTED, `${hop} has no ${PUSH_TREE_CHANNEL}`)
+      if (cut.aborted) failAll(PushTreeCode.LINK_FAILED, (cut.reason as Error).message)
+      else if (code === 'NO_SUCH_CHANNEL') failAll(PushTreeCode.UNSUPPORTED, `${hop} has no ${PUSH_TREE_CHANNEL}`)
       else if (init.signal.aborted) failAll(PushTreeCode.LINK_FAILED, `push stream through ${hop} timed out`)
       else failAll(PushTreeCode.LINK_FAILED, `push stream through ${hop}: ${(err as Error).message}`)
+    } finally {
+      init.signal.removeEventListener('abort', onAbort)
+      cut.removeEventListener('abort', onCut)
     }
   }
 
-  /** Hands a piece to every child still listening; resolves when none of them holds too much. */
+  /**
+   * Hands a piece to every child still listening; resolves when none of them holds too much. A child that takes
+   * nothing for PUSH_TREE_STALL_MS is cut off (its targets fail) rather than holding the whole tree until the deadline.
+   */
   async write(chunk: Uint8Array): Promise<void> {
     for (const c of this.#children) c.queue.push(chunk)
-    for (const c of this.#children) if (c.queue.bytes > PUSH_TREE_QUEUE_BYTES) await c.queue.drained()
+    for (const c of this.#children) {
+      if (c.queue.bytes <= PUSH_TREE_QUEUE_BYTES) continue
+      let timer: NodeJS.Timeout | undefined
+      const stalled = await Promise.race([
+        c.queue.drained().then(() => false),
+        new Promise<boolean>(r => {
+          timer = setTimeout(() => r(true), PUSH_TREE_STALL_MS)
+        }),
+      ])
+      clearTimeout(timer)
+      if (stalled) c.cut.abort(new Error(`${c.hop} took no push bytes for ${PUSH_TREE_STALL_MS} ms`))
+    }
   }
 
   /** No more bytes; resolves when every target below is accounted for (DONE or failed). */
@@ -373,24 +408,33 @@ export function servePushTree(init: PushTreeServerInit): void {
   })
 }
 
+async function readHeader(reader: ExactReader): Promise<PushTreeHeader> {
+  const len = (await reader.read(4)).bytes
+  if (len === undefined) throw new Error('push tree stream ended before its header')
+  const bodyLen = Buffer.from(len.buffer, len.byteOffset, 4).readUInt32BE(0)
+  if (bodyLen > MAX_HEADER_BYTES) throw new Error(`push tree header of ${bodyLen} bytes`)
+  const body = (await reader.read(bodyLen)).bytes
+  if (body === undefined) throw new Error('push tree stream ended inside its header')
+  return decodePushTreeHeader(body)
+}
+
 async function relay(init: PushTreeServerInit, stream: Stream, ctx: ChannelContext): Promise<void> {
   const up = new SinkQueue()
   const replying = stream.sink(up.source())
   replying.catch(() => {})
   const reader = new ExactReader(stream.source)
-  const len = (await reader.read(4)).bytes
-  if (len === undefined) return stream.abort(new Error('push tree stream ended before its header'))
-  const bodyLen = Buffer.from(len.buffer, len.byteOffset, 4).readUInt32BE(0)
-  if (bodyLen > MAX_HEADER_BYTES) return stream.abort(new Error(`push tree header of ${bodyLen} bytes`))
-  const body = (await reader.read(bodyLen)).bytes
-  if (body === undefined) return stream.abort(new Error('push tree stream ended inside its header'))
+  const headerTimer = setTimeout(() => stream.abort(new Error('no push tree header in time')), HEADER_TIMEOUT_MS)
   let h: PushTreeHeader
   try {
-    h = decodePushTreeHeader(body)
+    h = await readHeader(reader)
   } catch (err) {
-    return stream.abort(err as Error)
+    return stream.abort(err instanceof Error ? err : new Error(String(err)))
+  } finally {
+    clearTimeout(headerTimer)
   }
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(h.timeoutMs)])
+  // a parent that stalls past the deadline: reset, so the read below ends and the children are reset in turn
+  signal.addEventListener('abort', () => stream.abort(new Error('push tree stream timed out')), { once: true })
   const self = init.node.id.toString()
   const localIndex = h.targets.indexOf(self)
   const others: number[] = []
