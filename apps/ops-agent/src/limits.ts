@@ -32,9 +32,14 @@ export const PUSH_WINDOW = 8
  * reading its parent. Large enough that a hop never waits on a write or a child between two reads, small enough that a
  * thousand-host push holds a few MiB per relay. */
 export const PUSH_TREE_QUEUE_BYTES = 2 * 1024 * 1024
-/** A child of a push tree hop that takes no bytes for this long (its queue full) is cut off and its targets failed:
- * one stuck host must not hold the file back from the rest of the tree until the push's deadline (minutes). */
-export const PUSH_TREE_STALL_MS = 10_000
+/** A child of a push tree hop that takes no bytes for PUSH_TREE_STALL_MS + (MAX_PUSH_TREE_HOPS − hop) ×
+ * PUSH_TREE_STALL_STEP_MS (its queue full) is cut off and its targets failed: one stuck host must not hold the file
+ * back from the rest of the tree until the push's deadline (minutes). Deeper hops cut sooner, so the cut happens just
+ * above the stuck host (the hop above that, waiting on it meanwhile, gives it a step longer). */
+export const PUSH_TREE_STALL_MS = 5_000
+export const PUSH_TREE_STALL_STEP_MS = 1_000
+/** Links a push tree stream may cross (a route tree is shallow; this bounds a transient routing loop). */
+export const MAX_PUSH_TREE_HOPS = 16
 /** Targets one push tree stream may name (its header carries them all: ≤ 65 bytes each). */
 export const MAX_PUSH_TREE_TARGETS = 65_536
 /** Push tree streams a relay serves at once (each a push in progress through it). */

@@ -13,11 +13,18 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { ChannelContext } from '@pnet/channel'
 import type { Chunk, Stream } from '@pnet/network'
 import type { Node } from '@pnet/node'
-import { MAX_PUSH_TREE_STREAMS, MAX_PUSH_TREE_TARGETS, PUSH_TREE_QUEUE_BYTES, PUSH_TREE_STALL_MS } from '../limits.js'
+import {
+  MAX_PUSH_TREE_HOPS,
+  MAX_PUSH_TREE_STREAMS,
+  MAX_PUSH_TREE_TARGETS,
+  PUSH_TREE_QUEUE_BYTES,
+  PUSH_TREE_STALL_MS,
+  PUSH_TREE_STALL_STEP_MS,
+} from '../limits.js'
 
 export const PUSH_TREE_CHANNEL = '/pnet/ops/push-tree/1'
 const VERSION = 1
-const FIXED_HEADER_BYTES = 1 + 16 + 8 + 4 + 4
+const FIXED_HEADER_BYTES = 1 + 16 + 8 + 4 + 1 + 4
 const MAX_PEER_TEXT_BYTES = 128
 const MAX_REASON_BYTES = 1024
 const FRAME_FAILED = 1
@@ -47,11 +54,16 @@ export interface PushTreeHeader {
   size: number
   /** ms this hop has before it gives up on the stream */
   timeoutMs: number
+  /** links this stream has crossed from the controller: 1 for the controller's own streams */
+  hop: number
   /** peer IDs (text) of the targets at or below the receiver */
   targets: string[]
 }
 
-/** The header frame: `u32 length | u8 version | 16 bytes job | u64 size | u32 timeoutMs | u32 count | targets`. */
+/**
+ * The header frame: `u32 length | u8 version | 16 bytes job | u64 size | u32 timeoutMs | u8 hop | u32 count |
+ * targets`.
+ */
 export function encodePushTreeHeader(h: PushTreeHeader): Uint8Array {
   const names = h.targets.map(t => Buffer.from(t, 'utf8'))
   const body = FIXED_HEADER_BYTES + names.reduce((a, n) => a + 1 + n.byteLength, 0)
@@ -61,7 +73,8 @@ export function encodePushTreeHeader(h: PushTreeHeader): Uint8Array {
   out.set(Buffer.from(h.jobId, 'hex'), 5)
   out.writeBigUInt64BE(BigInt(h.size), 21)
   out.writeUInt32BE(h.timeoutMs, 29)
-  out.writeUInt32BE(names.length, 33)
+  out[33] = h.hop
+  out.writeUInt32BE(names.length, 34)
   let at = 4 + FIXED_HEADER_BYTES
   for (const n of names) {
     out[at++] = n.byteLength
@@ -78,7 +91,9 @@ export function decodePushTreeHeader(b: Uint8Array): PushTreeHeader {
   const size = buf.readBigUInt64BE(17)
   if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error('push tree size out of range')
   const timeoutMs = buf.readUInt32BE(25)
-  const count = buf.readUInt32BE(29)
+  const hop = buf[29] as number
+  const count = buf.readUInt32BE(30)
+  if (hop < 1 || hop > MAX_PUSH_TREE_HOPS) throw new Error(`push tree stream at hop ${hop} (1..${MAX_PUSH_TREE_HOPS})`)
   if (count < 1 || count > MAX_PUSH_TREE_TARGETS) throw new Error(`push tree with ${count} targets`)
   if (timeoutMs < 1) throw new Error('push tree timeout must be positive')
   const targets: string[] = []
@@ -91,7 +106,7 @@ export function decodePushTreeHeader(b: Uint8Array): PushTreeHeader {
     at += len
   }
   if (at !== buf.byteLength) throw new Error('push tree header has bytes after its targets')
-  return { jobId: buf.toString('hex', 1, 17), size: Number(size), timeoutMs, targets }
+  return { jobId: buf.toString('hex', 1, 17), size: Number(size), timeoutMs, hop, targets }
 }
 
 /** Largest header body for the limits above. */
@@ -232,6 +247,8 @@ export interface FanOutInit {
   jobId: string
   size: number
   timeoutMs: number
+  /** the hop number of the streams this opens (1 at the controller) */
+  hop: number
   /** peer IDs (text) to reach through next hops; not ourselves */
   targets: string[]
   /** the peer the bytes came from: never sent back there */
@@ -245,7 +262,10 @@ export interface FanOutInit {
 export class FanOut {
   readonly #children: { hop: string; queue: SinkQueue; finished: Promise<void>; cut: AbortController }[] = []
 
+  readonly #stallMs: number
+
   constructor(init: FanOutInit) {
+    this.#stallMs = stallMs(init.hop)
     const groups = new Map<string, number[]>()
     const failedOnce = new Set<number>()
     const fail = (index: number, code: PushTreeCode, reason: string): void => {
@@ -278,6 +298,7 @@ export class FanOut {
           jobId: init.jobId,
           size: init.size,
           timeoutMs: init.timeoutMs,
+          hop: init.hop,
           targets: indices.map(i => init.targets[i] as string),
         }),
       )
@@ -355,7 +376,7 @@ export class FanOut {
 
   /**
    * Hands a piece to every child still listening; resolves when none of them holds too much. A child that takes
-   * nothing for PUSH_TREE_STALL_MS is cut off (its targets fail) rather than holding the whole tree until the deadline.
+   * nothing for stallMs(hop) is cut off (its targets fail) rather than holding the whole tree until the deadline.
    */
   async write(chunk: Uint8Array): Promise<void> {
     for (const c of this.#children) c.queue.push(chunk)
@@ -365,11 +386,11 @@ export class FanOut {
       const stalled = await Promise.race([
         c.queue.drained().then(() => false),
         new Promise<boolean>(r => {
-          timer = setTimeout(() => r(true), PUSH_TREE_STALL_MS)
+          timer = setTimeout(() => r(true), this.#stallMs)
         }),
       ])
       clearTimeout(timer)
-      if (stalled) c.cut.abort(new Error(`${c.hop} took no push bytes for ${PUSH_TREE_STALL_MS} ms`))
+      if (stalled) c.cut.abort(new Error(`${c.hop} took no push bytes for ${this.#stallMs} ms`))
     }
   }
 
@@ -383,6 +404,14 @@ export class FanOut {
   abort(err: Error): void {
     for (const c of this.#children) c.queue.end(err)
   }
+}
+
+/**
+ * How long a hop waits on a child that takes nothing before cutting it off: less the deeper the hop, so the hop right
+ * above a stuck host cuts it first and its own parent, which waits on it meanwhile, does not cut the whole branch.
+ */
+export function stallMs(hop: number): number {
+  return PUSH_TREE_STALL_MS + Math.max(0, MAX_PUSH_TREE_HOPS - hop) * PUSH_TREE_STALL_STEP_MS
 }
 
 /** What a target does with the bytes: PushReceiver.attach gives one. */
@@ -458,6 +487,7 @@ async function relay(init: PushTreeServerInit, stream: Stream, ctx: ChannelConte
     jobId: h.jobId,
     size: h.size,
     timeoutMs: Math.max(1, h.timeoutMs - 1_000),
+    hop: h.hop + 1,
     targets: others.map(i => h.targets[i] as string),
     previous: ctx.remotePeer.toString(),
     onFailed: (k, code, reason) => fail(others[k] as number, code, reason),

@@ -126,6 +126,7 @@ async function sendTree(
     jobId,
     size: push.size,
     timeoutMs: push.timeoutMs,
+    hop: 1,
     targets,
     signal,
     onFailed: (i, code, reason) => {
