@@ -28,6 +28,22 @@ export const PUSH_CHUNK_BYTES = 256 * 1024
 export const MAX_PUSH_CHUNK_BYTES = 512 * 1024
 /** Push chunks in flight at once from the controller (each relay holds at most this many per child). */
 export const PUSH_WINDOW = 8
+/** Push tree streams (agent/push-tree.ts): bytes queued per child, and locally not yet written, before a hop stops
+ * reading its parent. Large enough that a hop never waits on a write or a child between two reads, small enough that a
+ * thousand-host push holds a few MiB per relay. */
+export const PUSH_TREE_QUEUE_BYTES = 2 * 1024 * 1024
+/** A child of a push tree hop that takes no bytes for PUSH_TREE_STALL_MS + (MAX_PUSH_TREE_HOPS − hop) ×
+ * PUSH_TREE_STALL_STEP_MS (its queue full) is cut off and its targets failed: one stuck host must not hold the file
+ * back from the rest of the tree until the push's deadline (minutes). Deeper hops cut sooner, so the cut happens just
+ * above the stuck host (the hop above that, waiting on it meanwhile, gives it a step longer). */
+export const PUSH_TREE_STALL_MS = 5_000
+export const PUSH_TREE_STALL_STEP_MS = 1_000
+/** Links a push tree stream may cross (a route tree is shallow; this bounds a transient routing loop). */
+export const MAX_PUSH_TREE_HOPS = 16
+/** Targets one push tree stream may name (its header carries them all: ≤ 65 bytes each). */
+export const MAX_PUSH_TREE_TARGETS = 65_536
+/** Push tree streams a relay serves at once (each a push in progress through it). */
+export const MAX_PUSH_TREE_STREAMS = 64
 /** Largest signed job accepted (a script is pushed inside its job). */
 export const MAX_JOB_BYTES = 1024 * 1024
 /** Commands running at once on one agent; more wait their turn. */

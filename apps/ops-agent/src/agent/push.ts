@@ -11,10 +11,11 @@ import { chmod, chown, type FileHandle, open, rename, rm } from 'node:fs/promise
 import { basename, dirname, isAbsolute, join } from 'node:path'
 import type { Logger } from '@pnet/network'
 import type { Node } from '@pnet/node'
-import { MAX_PUSH_CHUNK_BYTES } from '../limits.js'
+import { MAX_PUSH_CHUNK_BYTES, PUSH_TREE_QUEUE_BYTES } from '../limits.js'
 import type { Job, PushSpec } from '../protocol/job.js'
 import type { FinalReport } from '../protocol/reports.js'
 import { lookupUser } from './executor.js'
+import { type LocalPushSink, servePushTree } from './push-tree.js'
 
 /** Broadcast channel of push chunks: `u8 version=1 | 16 bytes job ID | u64 offset (big-endian) | data`. */
 export const CHUNK_CHANNEL = '/pnet/ops/chunk/1'
@@ -73,7 +74,12 @@ interface Transfer {
   /** offsets written, so a chunk that arrives twice (a route shift) is not counted twice */
   seen: Set<number>
   received: number
+  /** the file came as a push tree stream: its bytes were hashed as they were written */
+  streamed: boolean
+  /** hex sha256 of what was written, when streamed */
+  digest?: string
   complete: () => void
+  fail: (err: Error) => void
 }
 
 export interface PushReceiverInit {
@@ -96,6 +102,7 @@ export class PushReceiver {
 
   constructor(init: PushReceiverInit) {
     this.#host = init.host
+    servePushTree({ node: init.node, attach: (jobId, size) => this.#attach(jobId, size) })
     init.node.handleBroadcast(CHUNK_CHANNEL, async msg => {
       const chunk = decodeChunk(msg.payload)
       const t = this.#transfers.get(chunk.jobId)
@@ -104,12 +111,23 @@ export class PushReceiver {
       if (chunk.offset % t.spec.chunkBytes !== 0 || chunk.offset + chunk.data.byteLength > t.spec.size) {
         throw new Error(`chunk at ${chunk.offset} (+${chunk.data.byteLength}) does not fit the file`)
       }
+      if (t.streamed) throw new Error(`push ${chunk.jobId} is arriving as a stream`)
       if (t.seen.has(chunk.offset)) return
       t.seen.add(chunk.offset)
       await t.file.write(chunk.data, 0, chunk.data.byteLength, chunk.offset)
       t.received += chunk.data.byteLength
       if (t.received === t.spec.size) t.complete()
     })
+  }
+
+  /** The local end of a push tree stream for job `jobId`: sequential writes straight to the file, hashed on the way. */
+  #attach(jobId: string, size: number): LocalPushSink {
+    const t = this.#transfers.get(jobId)
+    if (t === undefined) throw new Error(`no push ${jobId} in progress here`)
+    if (size !== t.spec.size) throw new Error(`push stream of ${size} bytes for a file of ${t.spec.size}`)
+    if (t.streamed || t.seen.size > 0) throw new Error(`push ${jobId} is already arriving here`)
+    t.streamed = true
+    return new FileSink(t)
   }
 
   /** Receives the file of a verified, claimed push job; resolves with its final report (never rejects). */
@@ -139,8 +157,17 @@ export class PushReceiver {
     }
     let done = false
     try {
-      const complete = new Promise<void>(resolve => {
-        const t: Transfer = { spec, file, temp, seen: new Set(), received: 0, complete: resolve }
+      const complete = new Promise<void>((resolve, reject) => {
+        const t: Transfer = {
+          spec,
+          file,
+          temp,
+          seen: new Set(),
+          received: 0,
+          streamed: false,
+          complete: resolve,
+          fail: reject,
+        }
         this.#transfers.set(job.id, t)
         if (spec.size === 0) resolve()
       })
@@ -149,7 +176,8 @@ export class PushReceiver {
         new Promise<'timeout'>(r => setTimeout(() => r('timeout'), spec.timeoutMs).unref()),
         new Promise<'cancelled'>(r => signal.addEventListener('abort', () => r('cancelled'), { once: true })),
       ])
-      const got = this.#transfers.get(job.id)?.received ?? 0
+      const t = this.#transfers.get(job.id)
+      const got = t?.received ?? 0
       this.#transfers.delete(job.id)
       if (ended === 'timeout') {
         return result('timeout', `the file did not arrive within ${spec.timeoutMs} ms (${got} of ${spec.size} bytes)`)
@@ -160,7 +188,8 @@ export class PushReceiver {
       }
       await file.sync()
       await file.close()
-      const sum = await sha256Of(temp)
+      // streamed bytes were hashed in order as they went to the file; chunks (any order) are hashed from the file
+      const sum = t?.digest ?? (await sha256Of(temp))
       if (sum !== spec.sha256) return result('failed', `sha256 mismatch: got ${sum}, expected ${spec.sha256}`)
       await chmod(temp, Number.parseInt(spec.mode, 8))
       if (spec.owner !== undefined) {
@@ -185,3 +214,94 @@ async function sha256Of(path: string): Promise<string> {
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
   return hash.digest('hex')
 }
+
+/**
+ * Writes a push tree stream's bytes to the temporary file in order, each batch of pieces in one positional writev
+ * (no copy, no per-piece syscall), hashing them as they pass; holds at most PUSH_TREE_QUEUE_BYTES not yet written.
+ */
+class FileSink implements LocalPushSink {
+  readonly #t: Transfer
+  readonly #hash = createHash('sha256')
+  #pending: Uint8Array[] = []
+  #pendingBytes = 0
+  #position = 0
+  #ending = false
+  #writing: Promise<void> | undefined
+  #error: Error | undefined
+  #drain: (() => void) | undefined
+
+  constructor(t: Transfer) {
+    this.#t = t
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.#error !== undefined) return
+    this.#hash.update(chunk)
+    this.#pending.push(chunk)
+    this.#pendingBytes += chunk.byteLength
+    // one writev per WRITE_BATCH_BYTES (pieces come as the transport cut them: a syscall each would cost more than
+    // the copy into the page cache)
+    if (this.#pendingBytes >= WRITE_BATCH_BYTES) this.#writing ??= this.#flush()
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while ((this.#pendingBytes >= WRITE_BATCH_BYTES || (this.#ending && this.#pending.length > 0)) && !this.#error) {
+        const batch = this.#pending.splice(0, IOV_BATCH)
+        let bytes = 0
+        for (const b of batch) bytes += b.byteLength
+        const { bytesWritten } = await this.#t.file.writev(batch, this.#position)
+        if (bytesWritten !== bytes) throw new Error(`short write to ${this.#t.temp} (${bytesWritten} of ${bytes})`)
+        this.#position += bytes
+        this.#pendingBytes -= bytes
+        this.#t.received = this.#position
+        if (this.#pendingBytes <= PUSH_TREE_QUEUE_BYTES) this.#wake()
+      }
+    } catch (err) {
+      this.fail(err as Error)
+    } finally {
+      this.#writing = undefined
+      this.#wake()
+    }
+  }
+
+  #wake(): void {
+    const d = this.#drain
+    this.#drain = undefined
+    d?.()
+  }
+
+  drained(): Promise<void> {
+    if (this.#pendingBytes <= PUSH_TREE_QUEUE_BYTES || this.#error !== undefined) return Promise.resolve()
+    return new Promise(r => {
+      this.#drain = r
+    })
+  }
+
+  async end(): Promise<void> {
+    this.#ending = true
+    if (this.#pending.length > 0) this.#writing ??= this.#flush()
+    while (this.#writing !== undefined) await this.#writing
+    if (this.#error !== undefined) throw this.#error
+    if (this.#position !== this.#t.spec.size) {
+      const e = new Error(`push stream ended after ${this.#position} of ${this.#t.spec.size} bytes`)
+      this.fail(e)
+      throw e
+    }
+    this.#t.digest = this.#hash.digest('hex')
+    this.#t.complete()
+  }
+
+  fail(err: Error): void {
+    if (this.#error !== undefined) return
+    this.#error = err
+    this.#pending = []
+    this.#t.fail(err)
+    this.#wake()
+  }
+}
+
+/** Pieces per writev (well under IOV_MAX, 1024 on Linux). */
+const IOV_BATCH = 256
+/** Bytes gathered before a writev starts. */
+const WRITE_BATCH_BYTES = 1024 * 1024

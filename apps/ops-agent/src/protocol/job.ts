@@ -31,7 +31,7 @@ export interface CommandSpec {
   scriptArgs?: string[]
 }
 
-/** `ops-agent push`: a file that follows the job as chunk broadcasts (docs/protocol/ops.md, "Push"). */
+/** `ops-agent push`: a file that follows the job as push tree streams (docs/protocol/ops.md, "Push"). */
 export interface PushSpec {
   /** absolute destination path on the agent */
   path: string
@@ -41,7 +41,7 @@ export interface PushSpec {
   /** octal text, e.g. "0644" */
   mode: string
   owner?: string
-  /** bytes per chunk broadcast (the last may be shorter) */
+  /** bytes per piece read and sent (per chunk broadcast on the fallback path); the last may be shorter */
   chunkBytes: number
   /** ms the agent waits for all bytes before it gives up (and removes its temporary file) */
   timeoutMs: number
