@@ -36,3 +36,4 @@ export {
   type VClockOrder,
   vclockCounter,
 } from './vclock.js'
+export { createRing, type Ring, type RingInit, type RingMember, ringHash } from './ring.js'
