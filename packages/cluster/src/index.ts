@@ -37,3 +37,15 @@ export {
   vclockCounter,
 } from './vclock.js'
 export { createRing, type Ring, type RingInit, type RingMember, ringHash } from './ring.js'
+export {
+  createSwim,
+  type MemberInfo,
+  type MembershipEvent,
+  type MembershipEventType,
+  type Swim,
+  type SwimCounters,
+  type SwimInit,
+  type SwimOutput,
+} from './swim/machine.js'
+export type { Gossip, MemberMeta, MemberState, MemberStatus, Outgoing, SwimMessage } from './swim/messages.js'
+export { retransmitLimit, suspicionFloor, suspicionTimeout } from './swim/suspicion.js'
