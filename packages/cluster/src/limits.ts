@@ -50,6 +50,12 @@ export interface SwimConfig {
   retransmitMult: number
   /** local health multiplier saturates at awarenessMax − 1 (timeouts at most ×awarenessMax) */
   awarenessMax: number
+  /** pending gossip also goes out on its own every gossipIntervalMs to gossipNodes random members (memberlist's
+   * gossip timer): a refutation must outrun the suspicion timers, and probes alone carry it one member a round */
+  gossipIntervalMs: number
+  gossipNodes: number
+  /** members dead for less than this still receive gossip, so a wrongly dead member hears of it and refutes */
+  gossipToTheDeadMs: number
   /** full-state exchange with one random live member; scaled up past 32 members as memberlist does */
   pushPullIntervalMs: number
   /** push-pull with one random dead (not left) member, so the two sides of a healed partition find each other */
@@ -75,15 +81,21 @@ export interface SwimConfig {
 
 export const DEFAULT_SWIM_CONFIG: Readonly<SwimConfig> = Object.freeze({
   lifeguard: true,
-  // memberlist LAN: 1 s interval, 500 ms timeout, 3 indirect checks, SuspicionMult 4, max mult 6, RetransmitMult 4
+  // memberlist LAN: 1 s interval, 500 ms timeout, 3 indirect checks, SuspicionMult 4, max mult 6
   probeIntervalMs: 1_000,
   probeTimeoutMs: 500,
   indirectChecks: 3,
   suspicionMult: 4,
   suspicionMaxTimeoutMult: 6,
-  retransmitMult: 4,
+  // memberlist uses 4. A member misses an update with probability about e^-(transmissions per member); at 64
+  // members 4 × 2 = 8 sends left one member in ~20 runs waiting for push-pull (28 s), 6 × 2 = 12 makes it ~e^-12
+  retransmitMult: 6,
   // memberlist AwarenessMaxMultiplier 8: a starved member slows to one probe per 8 s rather than accuse everyone
   awarenessMax: 8,
+  // memberlist LAN: GossipInterval 200 ms, GossipNodes 3, GossipToTheDeadTime 30 s
+  gossipIntervalMs: 200,
+  gossipNodes: 3,
+  gossipToTheDeadMs: 30_000,
   // memberlist LAN pushes/pulls every 30 s; at rest this is most of the bytes, so not more often
   pushPullIntervalMs: 30_000,
   // Serf retries failed members every 30 s; a healed partition re-merges within one or two of these

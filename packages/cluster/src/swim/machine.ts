@@ -18,7 +18,8 @@
  *   that is itself slow probes less and waits longer instead of accusing healthy ones.
  * - Buddy system: a ping to a suspect carries the suspicion first, so it refutes at once.
  * - Dissemination: every change is queued and piggybacked (fewest-sent first) on pings, ping-reqs, acks and nacks,
- *   retransmitMult × ⌈log10(N+1)⌉ times; newer news about a member replaces older. Push-pull: a full-state
+ *   and sent on its own to gossipNodes random members every gossipIntervalMs (also to the recently dead, so they
+ *   can refute), retransmitMult × ⌈log10(N+1)⌉ times in all; newer news about a member replaces older. Push-pull: a full-state
  *   exchange with one random member every pushPullIntervalMs, and with one random dead member every
  *   reconnectIntervalMs so both sides of a healed partition find each other and refute their deaths.
  * - Precedence (per member, by incarnation): alive(i) beats suspect/dead(j) when i > j; suspect(i) beats alive(j)
@@ -177,6 +178,7 @@ function checkConfig(c: SwimConfig): void {
     'reapAfterMs',
     'maxPiggyback',
     'housekeepingIntervalMs',
+    'gossipIntervalMs',
     'flapHalfLifeMs',
   ]
   for (const key of positive) {
@@ -234,6 +236,7 @@ export function createSwim(init: SwimInit): Swim {
   let nextPushPullAt = init.now + Math.floor(random() * cfg.pushPullIntervalMs)
   let nextReconnectAt = init.now + Math.floor(random() * cfg.reconnectIntervalMs)
   let nextHousekeepingAt = init.now + cfg.housekeepingIntervalMs
+  let nextGossipAt = init.now + Math.floor(random() * cfg.gossipIntervalMs)
   let out: SwimOutput = { send: [], events: [] }
 
   const flush = (): SwimOutput => {
@@ -615,6 +618,20 @@ export function createSwim(init: SwimInit): Swim {
           apply(now, { type: 'dead', id: m.id, incarnation: m.incarnation, from: self.id })
         }
       }
+      if (now >= nextGossipAt) {
+        nextGossipAt = now + cfg.gossipIntervalMs
+        if (gossipQueue.size > 0) {
+          const targets = randomMembers(
+            cfg.gossipNodes,
+            m => m.status === 'alive' || m.status === 'suspect' || (m.status === 'dead' && now - m.changedAt < cfg.gossipToTheDeadMs),
+          )
+          for (const t of targets) {
+            const gossip = piggyback()
+            if (gossip.length === 0) break
+            send(t.id, t.address, { type: 'gossip', gossip })
+          }
+        }
+      }
       if (now >= nextPushPullAt) {
         const n = liveCount()
         // memberlist's scaling: past 32 members, exchange full state less often (it grows with N)
@@ -686,6 +703,8 @@ export function createSwim(init: SwimInit): Swim {
         case 'nack':
           if (probe !== undefined && message.seq === probe.seq) probe.nacks++
           break
+        case 'gossip':
+          break
         case 'push-pull':
           merge(now, from.id, message.states)
           if (!message.reply) send(from.id, from.address, { type: 'push-pull', reply: true, join: false, states: states() })
@@ -733,6 +752,7 @@ export function createSwim(init: SwimInit): Swim {
     },
     nextDeadline() {
       let t = Math.min(nextPushPullAt, nextReconnectAt, nextHousekeepingAt)
+      if (gossipQueue.size > 0) t = Math.min(t, nextGossipAt)
       if (probe === undefined) t = Math.min(t, nextProbeAt)
       else t = Math.min(t, probe.acked || probe.indirect ? probe.endAt : probe.ackDeadline)
       for (const r of relays.values()) t = Math.min(t, r.nackAt)

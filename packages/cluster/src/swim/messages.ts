@@ -35,6 +35,8 @@ export type SwimMessage =
   | { type: 'ping-req'; seq: number; target: string; targetAddress: string; nack: boolean; gossip: Gossip[] }
   | { type: 'ack'; seq: number; gossip: Gossip[] }
   | { type: 'nack'; seq: number; gossip: Gossip[] }
+  /** gossip on its own, sent every gossip interval while there is news */
+  | { type: 'gossip'; gossip: Gossip[] }
   /** full state; `reply` is false on the request (answered with reply: true); `join` marks a joining member */
   | { type: 'push-pull'; reply: boolean; join: boolean; states: MemberState[] }
 
