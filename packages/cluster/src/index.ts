@@ -22,6 +22,19 @@
  */
 export * from './errors.js'
 export * from './limits.js'
+export { createRing, type Ring, type RingInit, type RingMember, ringHash } from './ring.js'
+export {
+  createSwim,
+  type MemberInfo,
+  type MembershipEvent,
+  type MembershipEventType,
+  type Swim,
+  type SwimCounters,
+  type SwimInit,
+  type SwimOutput,
+} from './swim/machine.js'
+export type { Gossip, MemberMeta, MemberState, MemberStatus, Outgoing, SwimMessage } from './swim/messages.js'
+export { retransmitLimit, suspicionFloor, suspicionTimeout } from './swim/suspicion.js'
 export {
   compareVClocks,
   createVClock,
@@ -36,16 +49,3 @@ export {
   type VClockOrder,
   vclockCounter,
 } from './vclock.js'
-export { createRing, type Ring, type RingInit, type RingMember, ringHash } from './ring.js'
-export {
-  createSwim,
-  type MemberInfo,
-  type MembershipEvent,
-  type MembershipEventType,
-  type Swim,
-  type SwimCounters,
-  type SwimInit,
-  type SwimOutput,
-} from './swim/machine.js'
-export type { Gossip, MemberMeta, MemberState, MemberStatus, Outgoing, SwimMessage } from './swim/messages.js'
-export { retransmitLimit, suspicionFloor, suspicionTimeout } from './swim/suspicion.js'

@@ -168,9 +168,7 @@ export function createRing(init: RingInit = {}): Ring {
     has: id => weights.has(id),
     weight: id => weights.get(id),
     members: () =>
-      [...weights]
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([id, weight]) => ({ id, weight })),
+      [...weights].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, weight]) => ({ id, weight })),
     get size() {
       return weights.size
     },

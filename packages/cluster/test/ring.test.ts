@@ -52,7 +52,12 @@ describe('consistent hash ring', () => {
       const o = ring.find(k)[0]!
       count.set(o, (count.get(o) ?? 0) + 1)
     }
-    for (const [id, w] of [['w1', 1], ['w2', 2], ['w3', 3], ['w4', 4]] as const) {
+    for (const [id, w] of [
+      ['w1', 1],
+      ['w2', 2],
+      ['w3', 3],
+      ['w4', 4],
+    ] as const) {
       const expected = (KEYS * w) / 10
       expect(Math.abs((count.get(id) ?? 0) - expected) / expected, id).toBeLessThan(0.12)
     }

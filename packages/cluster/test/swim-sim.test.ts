@@ -3,8 +3,8 @@
  * exact and repeatable. Each test prints a one-line summary (the figures in the README's status section).
  */
 import { describe, expect, it } from 'vitest'
-import { createSwimSim, type SwimSim } from '../src/sim/index.js'
 import { DEFAULT_SWIM_CONFIG, suspicionFloor } from '../src/index.js'
+import { createSwimSim, type SwimSim } from '../src/sim/index.js'
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -41,11 +41,15 @@ describe('membership simulation', () => {
         all.push(...seen.values())
         // nobody else died
         for (let o = 0; o < size; o++) {
-          for (let m = 0; m < size; m++) if (o !== victim && m !== victim && o !== m) expect(status(sim, o, m)).toBe('alive')
+          for (let m = 0; m < size; m++)
+            if (o !== victim && m !== victim && o !== m) expect(status(sim, o, m)).toBe('alive')
         }
       }
-      const bound = suspicionFloor(DEFAULT_SWIM_CONFIG.suspicionMult, size, 1_000) + 5 * DEFAULT_SWIM_CONFIG.probeIntervalMs
-      console.log(`crash, ${size} members: seen dead p50 ${quantile(all, 0.5).toFixed(0)} ms, p99 ${quantile(all, 0.99).toFixed(0)} ms, max ${Math.max(...all).toFixed(0)} ms (bound ${bound})`)
+      const bound =
+        suspicionFloor(DEFAULT_SWIM_CONFIG.suspicionMult, size, 1_000) + 5 * DEFAULT_SWIM_CONFIG.probeIntervalMs
+      console.log(
+        `crash, ${size} members: seen dead p50 ${quantile(all, 0.5).toFixed(0)} ms, p99 ${quantile(all, 0.99).toFixed(0)} ms, max ${Math.max(...all).toFixed(0)} ms (bound ${bound})`,
+      )
       expect(Math.max(...all)).toBeLessThanOrEqual(bound)
     })
   }
@@ -59,7 +63,8 @@ describe('membership simulation', () => {
       const split = () => a.every(i => b.every(j => status(sim, i, j) === 'dead' && status(sim, j, i) === 'dead'))
       expect(sim.runUntil(split, 120_000)).toBe(true)
       // inside each side nobody was lost
-      for (const side of [a, b]) for (const i of side) for (const j of side) if (i !== j) expect(status(sim, i, j)).toBe('alive')
+      for (const side of [a, b])
+        for (const i of side) for (const j of side) if (i !== j) expect(status(sim, i, j)).toBe('alive')
       const healedAt = sim.now
       sim.heal()
       // reconnect (a push-pull to a random dead member every 10 s) finds the other side; both refute their deaths

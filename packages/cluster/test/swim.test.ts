@@ -30,7 +30,10 @@ function known(config = {}): Swim {
   return a
 }
 /** ticks at each deadline until `a` sends a message of `type` (gossip timers may come first) */
-function tickUntil(a: Swim, type: SwimMessage['type']): { t: number; out: SwimOutput; sent: SwimOutput['send'][number] } {
+function tickUntil(
+  a: Swim,
+  type: SwimMessage['type'],
+): { t: number; out: SwimOutput; sent: SwimOutput['send'][number] } {
   for (let i = 0; i < 1_000; i++) {
     const t = a.nextDeadline()
     const out = a.tick(t)
@@ -56,10 +59,12 @@ describe('suspicion timeout (Lifeguard)', () => {
 
 describe('SWIM state machine', () => {
   it('rejects nonsense config with InvalidClusterArgumentError naming the field', () => {
-    expect(() => createSwim({ id: 'a', address: 'x', now: 0, random: Math.random, config: { probeTimeoutMs: 2_000 } }))
-      .toThrow(InvalidClusterArgumentError)
-    expect(() => createSwim({ id: 'a', address: 'x', now: 0, random: Math.random, config: { probeIntervalMs: -1 } }))
-      .toThrow(/config.probeIntervalMs/)
+    expect(() =>
+      createSwim({ id: 'a', address: 'x', now: 0, random: Math.random, config: { probeTimeoutMs: 2_000 } }),
+    ).toThrow(InvalidClusterArgumentError)
+    expect(() =>
+      createSwim({ id: 'a', address: 'x', now: 0, random: Math.random, config: { probeIntervalMs: -1 } }),
+    ).toThrow(/config.probeIntervalMs/)
   })
 
   it('join sends a push-pull to each seed; the reply lists everyone; members() includes self', () => {
@@ -86,7 +91,12 @@ describe('SWIM state machine', () => {
 
   it('refutes a suspicion of itself with a higher incarnation, gossiped on the next message', () => {
     const a = known()
-    const out = a.receive(10, B, { type: 'ping', seq: 1, target: 'a', gossip: [{ type: 'suspect', id: 'a', incarnation: 0, from: 'b' }] })
+    const out = a.receive(10, B, {
+      type: 'ping',
+      seq: 1,
+      target: 'a',
+      gossip: [{ type: 'suspect', id: 'a', incarnation: 0, from: 'b' }],
+    })
     expect(a.incarnation).toBe(1)
     expect(a.counters.refutations).toBe(1)
     expect(a.health).toBe(1) // Lifeguard: being suspected hints that we are the slow one
@@ -133,7 +143,11 @@ describe('SWIM state machine', () => {
     a.tick(71 * hour)
     expect(a.member('c')).toBeDefined()
     const reaped = a.tick(72 * hour + 2_000)
-    expect(events(reaped, 'reap').map(e => e.member.id).sort()).toEqual(['c', 'd'])
+    expect(
+      events(reaped, 'reap')
+        .map(e => e.member.id)
+        .sort(),
+    ).toEqual(['c', 'd'])
     expect(a.members().map(m => m.id)).toEqual(['a', 'b'])
     expect(DEFAULT_SWIM_CONFIG.reapAfterMs).toBe(72 * hour)
   })
@@ -165,14 +179,25 @@ describe('SWIM state machine', () => {
     a.receive(0, B, { type: 'gossip', gossip: [{ type: 'suspect', id: 'a', incarnation: 0, from: 'b' }] })
     expect(a.health).toBe(1)
     const { t, sent: ping } = tickUntil(a, 'ping')
-    a.receive(t + 1, { id: ping.to!, address: ping.address }, {
-      type: 'ack',
-      seq: (ping.message as { seq: number }).seq,
-      gossip: [],
-    })
+    a.receive(
+      t + 1,
+      { id: ping.to!, address: ping.address },
+      {
+        type: 'ack',
+        seq: (ping.message as { seq: number }).seq,
+        gossip: [],
+      },
+    )
     expect(a.health).toBe(0)
     // relay role
-    const r = a.receive(100_000, B, { type: 'ping-req', seq: 77, target: 'c', targetAddress: '/a/c', nack: true, gossip: [] })
+    const r = a.receive(100_000, B, {
+      type: 'ping-req',
+      seq: 77,
+      target: 'c',
+      targetAddress: '/a/c',
+      nack: true,
+      gossip: [],
+    })
     const relayed = r.send.find(s => s.message.type === 'ping' && s.to === 'c')!
     const fwd = a.receive(100_010, C, { type: 'ack', seq: (relayed.message as { seq: number }).seq, gossip: [] })
     expect(fwd.send.find(s => s.message.type === 'ack')).toMatchObject({ to: 'b', message: { seq: 77 } })
@@ -183,7 +208,13 @@ describe('SWIM state machine', () => {
 
   it('buddy system: a ping to a suspect carries the suspicion first', () => {
     const a = known()
-    a.receive(0, B, { type: 'gossip', gossip: [{ type: 'suspect', id: 'c', incarnation: 0, from: 'b' }, { type: 'suspect', id: 'd', incarnation: 0, from: 'b' }] })
+    a.receive(0, B, {
+      type: 'gossip',
+      gossip: [
+        { type: 'suspect', id: 'c', incarnation: 0, from: 'b' },
+        { type: 'suspect', id: 'd', incarnation: 0, from: 'b' },
+      ],
+    })
     const pings: SwimMessage[] = []
     let t = 0
     while (pings.length < 3) {
@@ -202,7 +233,9 @@ describe('SWIM state machine', () => {
   it('plain SWIM mode: no nacks, no LHM, fixed suspicion timeout', () => {
     const a = known({ lifeguard: false })
     const { out: o } = tickUntil(a, 'ping-req')
-    expect(o.send.filter(s => s.message.type === 'ping-req').every(s => (s.message as { nack: boolean }).nack === false)).toBe(true)
+    expect(
+      o.send.filter(s => s.message.type === 'ping-req').every(s => (s.message as { nack: boolean }).nack === false),
+    ).toBe(true)
     a.receive(1, B, { type: 'gossip', gossip: [{ type: 'suspect', id: 'a', incarnation: 5, from: 'b' }] })
     expect(a.health).toBe(0)
   })
@@ -222,11 +255,17 @@ describe('SWIM state machine', () => {
 
   it('flap damping: a member that keeps dying is held back (no events) until its penalty decays', () => {
     // no probing or exchanges here: only the damping bookkeeping runs
-    const a = known({ probeIntervalMs: 1e12, probeTimeoutMs: 1e11, pushPullIntervalMs: 1e12, reconnectIntervalMs: 1e12 })
+    const a = known({
+      probeIntervalMs: 1e12,
+      probeTimeoutMs: 1e11,
+      pushPullIntervalMs: 1e12,
+      reconnectIntervalMs: 1e12,
+    })
     let inc = 0
     const seen: string[] = []
     const feed = (t: number, g: Gossip) => {
-      for (const e of a.receive(t, B, { type: 'gossip', gossip: [g] }).events) if (e.member.id === 'c') seen.push(e.type)
+      for (const e of a.receive(t, B, { type: 'gossip', gossip: [g] }).events)
+        if (e.member.id === 'c') seen.push(e.type)
     }
     for (let i = 0; i < 3; i++) {
       feed(i * 1000, { type: 'dead', id: 'c', incarnation: inc, from: 'b' })

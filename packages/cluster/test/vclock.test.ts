@@ -91,9 +91,7 @@ describe('vector clocks', () => {
   })
 
   it('the decoder rejects bad input with MalformedClusterDataError, never anything else (property)', () => {
-    const good = encodeVClock(
-      incrementVClock(incrementVClock(createVClock(), 'a', { now: 300 }), 'b', { now: 5 }),
-    )
+    const good = encodeVClock(incrementVClock(incrementVClock(createVClock(), 'a', { now: 300 }), 'b', { now: 5 }))
     const cases: [Uint8Array, string][] = [
       [new Uint8Array(0), 'truncated'],
       [good.subarray(0, good.length - 1), 'truncated'],

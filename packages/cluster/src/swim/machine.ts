@@ -188,7 +188,11 @@ function checkConfig(c: SwimConfig): void {
     }
   }
   if (c.probeTimeoutMs >= c.probeIntervalMs) {
-    throw new InvalidClusterArgumentError('config.probeTimeoutMs', String(c.probeTimeoutMs), 'must be < probeIntervalMs')
+    throw new InvalidClusterArgumentError(
+      'config.probeTimeoutMs',
+      String(c.probeTimeoutMs),
+      'must be < probeIntervalMs',
+    )
   }
   if (!Number.isInteger(c.indirectChecks) || c.indirectChecks < 0) {
     throw new InvalidClusterArgumentError('config.indirectChecks', String(c.indirectChecks), 'must be an integer ≥ 0')
@@ -324,8 +328,7 @@ export function createSwim(init: SwimInit): Swim {
     queue(aliveGossipOfSelf())
   }
 
-  const decayedPenalty = (m: Member, now: number) =>
-    m.flapPenalty * 2 ** (-(now - m.flapAt) / cfg.flapHalfLifeMs)
+  const decayedPenalty = (m: Member, now: number) => m.flapPenalty * 2 ** (-(now - m.flapAt) / cfg.flapHalfLifeMs)
 
   const startSuspicion = (m: Member, now: number, from: string) => {
     const n = liveCount()
@@ -350,7 +353,11 @@ export function createSwim(init: SwimInit): Swim {
   const applyAlive = (now: number, g: Extract<Gossip, { type: 'alive' }>) => {
     if (g.id === self.id) {
       // a statement about us that is not ours now (an older life at another address, old metadata): outbid it
-      if (!self.leaving && g.incarnation >= self.incarnation && (g.address !== self.address || !sameMeta(g.meta, self.meta))) {
+      if (
+        !self.leaving &&
+        g.incarnation >= self.incarnation &&
+        (g.address !== self.address || !sameMeta(g.meta, self.meta))
+      ) {
         refute(now, g.incarnation)
       }
       return
@@ -623,7 +630,10 @@ export function createSwim(init: SwimInit): Swim {
         if (gossipQueue.size > 0) {
           const targets = randomMembers(
             cfg.gossipNodes,
-            m => m.status === 'alive' || m.status === 'suspect' || (m.status === 'dead' && now - m.changedAt < cfg.gossipToTheDeadMs),
+            m =>
+              m.status === 'alive' ||
+              m.status === 'suspect' ||
+              (m.status === 'dead' && now - m.changedAt < cfg.gossipToTheDeadMs),
           )
           for (const t of targets) {
             const gossip = piggyback()
@@ -707,13 +717,14 @@ export function createSwim(init: SwimInit): Swim {
           break
         case 'push-pull':
           merge(now, from.id, message.states)
-          if (!message.reply) send(from.id, from.address, { type: 'push-pull', reply: true, join: false, states: states() })
+          if (!message.reply)
+            send(from.id, from.address, { type: 'push-pull', reply: true, join: false, states: states() })
           break
       }
       return flush()
     },
 
-    join(now, seeds) {
+    join(_now, seeds) {
       for (const s of seeds) {
         if (s.address === self.address) continue
         send(s.id, s.address, { type: 'push-pull', reply: false, join: true, states: states() })
