@@ -33,7 +33,14 @@ export {
   type SwimInit,
   type SwimOutput,
 } from './swim/machine.js'
-export type { Gossip, MemberMeta, MemberState, MemberStatus, Outgoing, SwimMessage } from './swim/messages.js'
+export {
+  type Gossip,
+  type MemberMeta,
+  type MemberStatus,
+  type Outgoing,
+  type SwimMessage,
+  signerOf,
+} from './swim/messages.js'
 export { retransmitLimit, suspicionFloor, suspicionTimeout } from './swim/suspicion.js'
 export {
   compareVClocks,

@@ -76,10 +76,7 @@ describe('SWIM state machine', () => {
       type: 'push-pull',
       reply: true,
       join: false,
-      states: [
-        { id: 'b', address: '/a/b', incarnation: 3, status: 'alive', meta },
-        { id: 'c', address: '/a/c', incarnation: 1, status: 'alive', meta },
-      ],
+      statements: [alive('b', 3), alive('c', 1)],
     })
     expect(events(got, 'join').map(e => e.member.id)).toEqual(['b', 'c'])
     expect(a.members().map(m => [m.id, m.status])).toEqual([

@@ -41,7 +41,7 @@
  */
 import { InvalidClusterArgumentError } from '../errors.js'
 import { DEFAULT_SWIM_CONFIG, type SwimConfig } from '../limits.js'
-import type { Gossip, MemberMeta, MemberState, MemberStatus, Outgoing, SwimMessage } from './messages.js'
+import type { Gossip, MemberMeta, MemberStatus, Outgoing, SwimMessage } from './messages.js'
 import { retransmitLimit, suspicionFloor, suspicionTimeout } from './suspicion.js'
 
 /** A member as `members()` reports it. */
@@ -135,6 +135,9 @@ interface Member {
   flapPenalty: number
   flapAt: number
   damped: boolean
+  /** the latest alive statement, and the statement behind a non-alive status: what push-pull passes on */
+  aliveStatement: Extract<Gossip, { type: 'alive' }>
+  statusStatement: Gossip | undefined
 }
 
 interface Probe {
@@ -325,7 +328,7 @@ export function createSwim(init: SwimInit): Swim {
     self.changedAt = now
     counters.refutations++
     adjustHealth(1)
-    queue(aliveGossipOfSelf())
+    queue(ownAliveStatement())
   }
 
   const decayedPenalty = (m: Member, now: number) => m.flapPenalty * 2 ** (-(now - m.flapAt) / cfg.flapHalfLifeMs)
@@ -376,6 +379,8 @@ export function createSwim(init: SwimInit): Swim {
         flapPenalty: 0,
         flapAt: now,
         damped: false,
+        aliveStatement: g,
+        statusStatement: undefined,
       }
       members.set(g.id, fresh)
       // a new member goes to a random place in the probe list, so it is probed within one pass
@@ -392,6 +397,8 @@ export function createSwim(init: SwimInit): Swim {
     m.meta = g.meta
     m.suspicion = undefined
     m.status = 'alive'
+    m.aliveStatement = g
+    m.statusStatement = undefined
     if (was !== 'alive' || changed) m.changedAt = now
     queue(g)
     if (was === 'suspect') {
@@ -423,6 +430,7 @@ export function createSwim(init: SwimInit): Swim {
     m.status = 'suspect'
     m.incarnation = g.incarnation
     m.changedAt = now
+    m.statusStatement = g
     startSuspicion(m, now, g.from)
     if (g.from === self.id) counters.suspicionsRaised++
     emit('suspect', m, now, g.from)
@@ -439,6 +447,7 @@ export function createSwim(init: SwimInit): Swim {
     m.status = 'dead'
     m.incarnation = g.incarnation
     m.changedAt = now
+    m.statusStatement = g
     m.suspicion = undefined
     m.flapPenalty = decayedPenalty(m, now) + cfg.flapPenalty
     m.flapAt = now
@@ -454,6 +463,7 @@ export function createSwim(init: SwimInit): Swim {
     m.status = 'left'
     m.incarnation = g.incarnation
     m.changedAt = now
+    m.statusStatement = g
     m.suspicion = undefined
     emit('left', m, now)
     queue(g)
@@ -565,43 +575,33 @@ export function createSwim(init: SwimInit): Swim {
 
   // ---- push-pull -----------------------------------------------------------------------------------------------
 
-  const states = (): MemberState[] => {
-    const list: MemberState[] = [
-      {
-        id: self.id,
-        address: self.address,
-        incarnation: self.incarnation,
-        status: self.leaving ? 'left' : 'alive',
-        meta: self.meta,
-      },
-    ]
+  let ownLeave: Gossip | undefined
+  let ownAlive: Gossip | undefined
+  const ownAliveStatement = (): Gossip => {
+    // one object per incarnation, so a codec signs it once
+    if (
+      ownAlive === undefined ||
+      ownAlive.incarnation !== self.incarnation ||
+      (ownAlive as { meta: MemberMeta }).meta !== self.meta
+    ) {
+      ownAlive = aliveGossipOfSelf()
+    }
+    return ownAlive
+  }
+  const statements = (): Gossip[] => {
+    const list: Gossip[] = [ownAliveStatement()]
+    if (ownLeave !== undefined) list.push(ownLeave)
     for (const m of members.values()) {
-      list.push({ id: m.id, address: m.address, incarnation: m.incarnation, status: m.status, meta: m.meta })
+      list.push(m.aliveStatement)
+      if (m.statusStatement !== undefined) list.push(m.statusStatement)
     }
     return list
   }
 
-  const merge = (now: number, from: string, remote: readonly MemberState[]) => {
-    for (const s of remote) {
-      switch (s.status) {
-        case 'alive':
-          apply(now, { type: 'alive', id: s.id, address: s.address, incarnation: s.incarnation, meta: s.meta })
-          break
-        case 'left':
-          if (!members.has(s.id) && s.id !== self.id) {
-            apply(now, { type: 'alive', id: s.id, address: s.address, incarnation: s.incarnation, meta: s.meta })
-          }
-          apply(now, { type: 'leave', id: s.id, incarnation: s.incarnation })
-          break
-        default:
-          // a remote `dead` may be stale or one-sided (a partition): treat it as a suspicion, as memberlist does,
-          // so the member gets the chance to refute; about ourselves it is refuted at once
-          if (!members.has(s.id) && s.id !== self.id) {
-            apply(now, { type: 'alive', id: s.id, address: s.address, incarnation: s.incarnation, meta: s.meta })
-          }
-          apply(now, { type: 'suspect', id: s.id, incarnation: s.incarnation, from })
-      }
-    }
+  // Statements are applied as they are: a member's alive statement first (so it is known), then its status. A
+  // remote `dead` may be one-sided (a partition); the member refutes it with a higher incarnation when it hears.
+  const merge = (now: number, remote: readonly Gossip[]) => {
+    for (const g of remote) apply(now, g)
   }
 
   // ---- inputs --------------------------------------------------------------------------------------------------
@@ -648,12 +648,14 @@ export function createSwim(init: SwimInit): Swim {
         const factor = n <= 32 ? 1 : Math.ceil(Math.log2(n) - Math.log2(32)) + 1
         nextPushPullAt = now + cfg.pushPullIntervalMs * factor
         const [peer] = randomMembers(1, m => m.status === 'alive')
-        if (peer) send(peer.id, peer.address, { type: 'push-pull', reply: false, join: false, states: states() })
+        if (peer)
+          send(peer.id, peer.address, { type: 'push-pull', reply: false, join: false, statements: statements() })
       }
       if (now >= nextReconnectAt) {
         nextReconnectAt = now + cfg.reconnectIntervalMs
         const [peer] = randomMembers(1, m => m.status === 'dead')
-        if (peer) send(peer.id, peer.address, { type: 'push-pull', reply: false, join: false, states: states() })
+        if (peer)
+          send(peer.id, peer.address, { type: 'push-pull', reply: false, join: false, statements: statements() })
       }
       if (now >= nextHousekeepingAt) {
         nextHousekeepingAt = now + cfg.housekeepingIntervalMs
@@ -716,9 +718,9 @@ export function createSwim(init: SwimInit): Swim {
         case 'gossip':
           break
         case 'push-pull':
-          merge(now, from.id, message.states)
+          merge(now, message.statements)
           if (!message.reply)
-            send(from.id, from.address, { type: 'push-pull', reply: true, join: false, states: states() })
+            send(from.id, from.address, { type: 'push-pull', reply: true, join: false, statements: statements() })
           break
       }
       return flush()
@@ -727,7 +729,7 @@ export function createSwim(init: SwimInit): Swim {
     join(_now, seeds) {
       for (const s of seeds) {
         if (s.address === self.address) continue
-        send(s.id, s.address, { type: 'push-pull', reply: false, join: true, states: states() })
+        send(s.id, s.address, { type: 'push-pull', reply: false, join: true, statements: statements() })
       }
       return flush()
     },
@@ -737,6 +739,7 @@ export function createSwim(init: SwimInit): Swim {
         self.leaving = true
         self.changedAt = now
         const g: Gossip = { type: 'leave', id: self.id, incarnation: self.incarnation }
+        ownLeave = g
         queue(g)
         for (const m of randomMembers(cfg.indirectChecks, x => x.status === 'alive')) {
           send(m.id, m.address, { type: 'ping', seq: ++seq, target: m.id, gossip: piggyback(g) })
@@ -749,7 +752,7 @@ export function createSwim(init: SwimInit): Swim {
       self.meta = { ...self.meta, ...meta }
       self.incarnation++
       self.changedAt = now
-      queue(aliveGossipOfSelf())
+      queue(ownAliveStatement())
       return flush()
     },
 

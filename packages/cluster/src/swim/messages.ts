@@ -12,20 +12,21 @@ export interface MemberMeta {
 
 export type MemberStatus = 'alive' | 'suspect' | 'dead' | 'left'
 
-/** Gossip piggybacked on probes and acks. `from` is the accuser (the member that signed the statement). */
+/**
+ * A statement about a member, gossiped and relayed as is. Each has one signer who alone may make it: `alive` and
+ * `leave` are signed by the member itself (`id`), `suspect` and `dead` by the accuser (`from`). `sig` is that
+ * signer's Ed25519 signature (codec.ts); it travels with the statement when others relay it. Machines run without
+ * a codec (the simulator) leave it out.
+ */
 export type Gossip =
-  | { type: 'alive'; id: string; address: string; incarnation: number; meta: MemberMeta }
-  | { type: 'suspect'; id: string; incarnation: number; from: string }
-  | { type: 'dead'; id: string; incarnation: number; from: string }
-  | { type: 'leave'; id: string; incarnation: number }
+  | { type: 'alive'; id: string; address: string; incarnation: number; meta: MemberMeta; sig?: Uint8Array }
+  | { type: 'suspect'; id: string; incarnation: number; from: string; sig?: Uint8Array }
+  | { type: 'dead'; id: string; incarnation: number; from: string; sig?: Uint8Array }
+  | { type: 'leave'; id: string; incarnation: number; sig?: Uint8Array }
 
-/** One member's state in a push-pull exchange. */
-export interface MemberState {
-  id: string
-  address: string
-  incarnation: number
-  status: MemberStatus
-  meta: MemberMeta
+/** The member that must have signed a statement. */
+export function signerOf(g: Gossip): string {
+  return g.type === 'suspect' || g.type === 'dead' ? g.from : g.id
 }
 
 export type SwimMessage =
@@ -37,8 +38,12 @@ export type SwimMessage =
   | { type: 'nack'; seq: number; gossip: Gossip[] }
   /** gossip on its own, sent every gossip interval while there is news */
   | { type: 'gossip'; gossip: Gossip[] }
-  /** full state; `reply` is false on the request (answered with reply: true); `join` marks a joining member */
-  | { type: 'push-pull'; reply: boolean; join: boolean; states: MemberState[] }
+  /**
+   * full state as statements: per member its latest `alive` statement, then (when not alive) the statement that
+   * made it suspect, dead or left — every one signed by its own signer, so the sender vouches for none of them.
+   * `reply` is false on the request (answered with reply: true); `join` marks a joining member
+   */
+  | { type: 'push-pull'; reply: boolean; join: boolean; statements: Gossip[] }
 
 /** A message for the I/O layer to deliver; `to` is absent when only the address is known (joining a seed). */
 export interface Outgoing {
