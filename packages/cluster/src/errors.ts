@@ -43,3 +43,17 @@ export class InvalidClusterArgumentError extends NetworkError {
     super(`invalid ${argument} (${value}): ${reason}`, 'ERR_INVALID_CLUSTER_ARGUMENT')
   }
 }
+
+/** A message or statement whose Ed25519 signature does not verify against the peer ID that must have signed it. */
+export class InvalidSignatureError extends NetworkError {
+  override readonly name = 'InvalidSignatureError'
+  override readonly code = 'ERR_INVALID_CLUSTER_SIGNATURE'
+  constructor(
+    /** `message` (the envelope) or the statement kind, e.g. `alive statement about 12D3Koo…` */
+    readonly what: string,
+    /** the peer ID whose key should have signed it */
+    readonly signer: string,
+  ) {
+    super(`bad signature on ${what}: not signed by ${signer}`, 'ERR_INVALID_CLUSTER_SIGNATURE')
+  }
+}

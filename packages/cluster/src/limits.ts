@@ -113,3 +113,25 @@ export const DEFAULT_SWIM_CONFIG: Readonly<SwimConfig> = Object.freeze({
   flapReuseAt: 750,
   housekeepingIntervalMs: 1_000,
 })
+
+/** Bounds of the membership wire format (docs/protocol/cluster.md). */
+export const CODEC_LIMITS = Object.freeze({
+  // Probes, acks and gossip carry ≤ maxPiggyback (16) statements of ≤ ~2 KiB; 64 KiB is generous and still small.
+  maxMessageBytes: 64 * 1024,
+  // Push-pull carries up to two statements per member: 65,536 members × ~300 bytes ≈ 20 MiB would be absurd for one
+  // frame, so full state is bounded at 8 MiB (~25,000 members with small metadata); bigger fleets need deltas.
+  maxPushPullBytes: 8 * 1024 * 1024,
+  maxStatementsPerMessage: 64,
+  maxStatementsPerPushPull: 131_072,
+  // base58 Ed25519 peer IDs are 52 characters; RSA-style ones are longer but still far below this
+  maxPeerIdBytes: 128,
+  // multiaddrs with a peer ID and a relay path stay well under 1 KiB
+  maxAddressBytes: 1_024,
+  maxTags: 64,
+  maxTagKeyBytes: 64,
+  maxTagValueBytes: 512,
+  // weights travel as integer thousandths: 0.001 resolution, at most 1,000,000
+  maxWeightMilli: 1_000_000_000,
+  // Ed25519 signatures are exactly 64 bytes
+  signatureBytes: 64,
+})
