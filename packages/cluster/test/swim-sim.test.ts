@@ -54,6 +54,26 @@ describe('membership simulation', () => {
     })
   }
 
+  it('16 members on a network losing 5% of messages: no false deaths in 10 min, and a crash is still detected by all', () => {
+    const sim = createSwimSim({ size: 16, seed: 11, loss: 0.05 })
+    expect(sim.runUntil(() => sim.converged(), 120_000)).toBe(true)
+    let falseDeaths = 0
+    let crashed = -1
+    const seen = new Set<number>()
+    sim.onEvent((o, e) => {
+      if (e.type !== 'dead') return
+      if (e.member.id === sim.members[crashed]?.id) seen.add(o)
+      else falseDeaths++
+    })
+    sim.runFor(600_000)
+    crashed = 3
+    sim.crash(3)
+    sim.runFor(30_000)
+    console.log(`5% loss, 16 members, 10 min: ${falseDeaths} false deaths; crash seen by ${seen.size} of 15`)
+    expect(falseDeaths).toBe(0)
+    expect(seen.size).toBe(15)
+  })
+
   it('16 members: a partition (8 | 8) is detected on both sides, and after it heals both re-merge on their own', () => {
     for (const seed of [1, 2, 3]) {
       const sim = converged(16, seed)
@@ -153,6 +173,46 @@ describe('membership simulation', () => {
     expect(off.healthyDeaths).toBe(0)
     expect(on.starvedDeaths).toBeLessThanOrEqual(off.starvedDeaths)
     expect(on.suspicions).toBeLessThanOrEqual(off.suspicions)
+  })
+
+  // The Lifeguard paper's case: members starved of CPU that still run their timers but handle what they receive
+  // late, so their own probes seem to fail. Plain SWIM lets such a member accuse, and (when the refutation reaches
+  // it after its suspicion timer) declare healthy members dead; Lifeguard's local health multiplier and lone-accuser
+  // timeout keep it from doing so. 3 of 32 members slow, 2 seeds × 5 min.
+  const slowRun = (lifeguard: boolean, delayMs: number) => {
+    let healthyDeaths = 0
+    let suspicions = 0
+    for (const seed of [1, 2]) {
+      const sim = converged(32, seed, { lifeguard })
+      const slow = [5, 17, 29]
+      const slowIds = new Set(slow.map(i => sim.members[i]!.id))
+      sim.onEvent((o, e) => {
+        if (e.by !== sim.members[o]!.id) return
+        if (e.type === 'suspect') suspicions++
+        if (e.type === 'dead' && !slowIds.has(e.member.id)) healthyDeaths++
+      })
+      for (const i of slow) sim.slow(i, delayMs)
+      sim.runFor(300_000)
+    }
+    return { healthyDeaths, suspicions }
+  }
+
+  it('10% of members slow (messages handled 6 s late): plain SWIM declares healthy members dead, Lifeguard ≥ 50× fewer (none)', () => {
+    const on = slowRun(true, 6_000)
+    const off = slowRun(false, 6_000)
+    console.log(`slow 6 s: Lifeguard ${JSON.stringify(on)}, plain SWIM ${JSON.stringify(off)}`)
+    expect(on.healthyDeaths).toBe(0)
+    expect(off.healthyDeaths).toBeGreaterThanOrEqual(50)
+    expect(on.suspicions * 5).toBeLessThan(off.suspicions)
+  })
+
+  it('10% of members slow (messages handled 2 s late): no false deaths either way; Lifeguard suspects ≥ 3× less', () => {
+    const on = slowRun(true, 2_000)
+    const off = slowRun(false, 2_000)
+    console.log(`slow 2 s: Lifeguard ${JSON.stringify(on)}, plain SWIM ${JSON.stringify(off)}`)
+    expect(on.healthyDeaths).toBe(0)
+    expect(off.healthyDeaths).toBe(0)
+    expect(on.suspicions * 3).toBeLessThan(off.suspicions)
   })
 
   for (const size of [16, 64]) {

@@ -1,7 +1,7 @@
 /**
  * A discrete-event, virtual-time simulator for the membership state machine: N machines (swim/machine.ts, the
  * same code a live node runs) over a message network with latency, jitter, loss, partitions, crashed members
- * (SIGKILL: no goodbye, messages to them vanish) and paused members (SIGSTOP: no ticks; messages wait in a bounded
+ * (SIGKILL: no goodbye, messages to them vanish), slow members (messages handled late, timers on time) and paused members (SIGSTOP: no ticks; messages wait in a bounded
  * inbox, like a socket buffer, and are handled after the timers that fell due while paused, as a resumed process
  * sees them). One seed gives one run, exactly.
  *
@@ -118,6 +118,11 @@ export interface SwimSim {
   crash(i: number): void
   /** a crashed member comes back with the same ID (a fresh machine at incarnation 0), joining through `seed` */
   restart(i: number, options?: { address?: string; seed?: number }): void
+  /**
+   * member i handles every message `delayMs` after it arrives (0 = normal), while its timers stay on time: the
+   * starved-but-running member of the Lifeguard paper, whose own probes seem to fail
+   */
+  slow(i: number, delayMs: number): void
   pause(i: number): void
   resume(i: number): void
   /** members in different groups cannot reach each other; members in no group reach everyone in no group */
@@ -148,6 +153,8 @@ export function createSwimSim(options: SwimSimOptions): SwimSim {
   const tickAt: number[] = []
   const inbox: { from: { id: string; address: string }; message: SwimMessage }[][] = []
   let group: number[] | undefined
+  /** extra delay before a slow member handles what it receives (a CPU-starved process that still runs timers) */
+  const slowBy: number[] = []
   let now = 0
   const stats: SimStats = { messages: 0, dropped: 0, byType: {} }
 
@@ -172,7 +179,7 @@ export function createSwimSim(options: SwimSimOptions): SwimSim {
         continue
       }
       const from = { id: m.id, address: m.address }
-      const at = now + latency + random() * jitter
+      const at = now + latency + random() * jitter + (slowBy[to] ?? 0)
       queue.push(at, () => deliver(to, from, o.message))
     }
     schedule(i)
@@ -275,6 +282,9 @@ export function createSwimSim(options: SwimSimOptions): SwimSim {
       tickAt[i] = undefined as unknown as number
       const seed = members[opts.seed ?? (i === 0 ? 1 : 0)]!
       handle(i, m.machine.join(now, [{ address: seed.address }]))
+    },
+    slow(i, delayMs) {
+      slowBy[i] = delayMs
     },
     pause(i) {
       members[i]!.paused = true
