@@ -138,6 +138,13 @@ interface Member {
   /** the latest alive statement, and the statement behind a non-alive status: what push-pull passes on */
   aliveStatement: Extract<Gossip, { type: 'alive' }>
   statusStatement: Gossip | undefined
+  /** index in `roster` (for O(1) random picks and removal) */
+  slot: number
+}
+
+interface QueuedGossip {
+  gossip: Gossip
+  sent: number
 }
 
 interface Probe {
@@ -223,7 +230,16 @@ export function createSwim(init: SwimInit): Swim {
     leaving: false,
   }
   const members = new Map<string, Member>()
-  const gossipQueue = new Map<string, { gossip: Gossip; sent: number }>()
+  /** pending gossip, one per member, and the same entries bucketed by how often they were sent */
+  const gossipQueue = new Map<string, QueuedGossip>()
+  const sentBuckets: Set<QueuedGossip>[] = []
+  /** every member in an array, for random picks without a scan */
+  const roster: Member[] = []
+  /** alive + suspect members, self included (kept as statuses change; timeouts scale with it) */
+  let live = 1
+  const suspects = new Set<Member>()
+  /** dead, left or damped members: what housekeeping looks at */
+  const watched = new Set<Member>()
   const relays = new Map<number, Relay>()
   const counters: SwimCounters = {
     probes: 0,
@@ -256,10 +272,18 @@ export function createSwim(init: SwimInit): Swim {
     if (cfg.lifeguard) lhm = Math.min(cfg.awarenessMax - 1, Math.max(0, lhm + delta))
   }
   /** members that count for the timeouts: not dead or left, self included */
-  const liveCount = () => {
-    let n = 1
-    for (const m of members.values()) if (m.status === 'alive' || m.status === 'suspect') n++
-    return n
+  const liveCount = () => live
+  const isLive = (s: MemberStatus) => s === 'alive' || s === 'suspect'
+  /** every status change goes through here, so the counters and sets above stay true */
+  const setStatus = (m: Member, status: MemberStatus) => {
+    if (isLive(m.status) !== isLive(status)) live += isLive(status) ? 1 : -1
+    m.status = status
+    if (status !== 'suspect') {
+      m.suspicion = undefined
+      suspects.delete(m)
+    }
+    if (status === 'dead' || status === 'left' || m.damped) watched.add(m)
+    else watched.delete(m)
   }
   const info = (m: Member): MemberInfo => ({
     id: m.id,
@@ -285,14 +309,26 @@ export function createSwim(init: SwimInit): Swim {
     if (by !== undefined) e.by = by
     out.events.push(e)
   }
+  const unqueue = (id: string) => {
+    const old = gossipQueue.get(id)
+    if (old === undefined) return
+    gossipQueue.delete(id)
+    sentBuckets[old.sent]?.delete(old)
+  }
   const queue = (gossip: Gossip) => {
-    gossipQueue.delete(gossip.id) // newer news about a member replaces older, and goes to the back
-    gossipQueue.set(gossip.id, { gossip, sent: 0 })
+    unqueue(gossip.id) // newer news about a member replaces older
+    const entry: QueuedGossip = { gossip, sent: 0 }
+    gossipQueue.set(gossip.id, entry)
+    ;(sentBuckets[0] ??= new Set()).add(entry)
     if (gossipQueue.size > cfg.maxGossipQueue) {
-      let worst: string | undefined
-      let most = -1
-      for (const [id, q] of gossipQueue) if (q.sent > most) [worst, most] = [id, q.sent]
-      if (worst !== undefined) gossipQueue.delete(worst)
+      // drop the most-sent item (push-pull repairs what is lost)
+      for (let b = sentBuckets.length - 1; b >= 0; b--) {
+        const first = sentBuckets[b]?.values().next().value
+        if (first !== undefined) {
+          unqueue(first.gossip.id)
+          break
+        }
+      }
     }
   }
   const aliveGossipOfSelf = (): Gossip => ({
@@ -306,12 +342,22 @@ export function createSwim(init: SwimInit): Swim {
     const items: Gossip[] = first ? [first] : []
     if (gossipQueue.size === 0) return items
     const limit = retransmitLimit(cfg.retransmitMult, liveCount())
-    const entries = [...gossipQueue.values()].sort((a, b) => a.sent - b.sent)
-    for (const q of entries) {
-      if (items.length >= cfg.maxPiggyback) break
-      if (first !== undefined && q.gossip.id === first.id) continue
-      items.push(q.gossip)
+    // fewest-sent first; within a bucket, oldest first
+    const taken: QueuedGossip[] = []
+    for (let b = 0; b < sentBuckets.length && items.length < cfg.maxPiggyback; b++) {
+      const bucket = sentBuckets[b]
+      if (bucket === undefined) continue
+      for (const q of bucket) {
+        if (items.length >= cfg.maxPiggyback) break
+        if (first !== undefined && q.gossip.id === first.id) continue
+        items.push(q.gossip)
+        taken.push(q)
+      }
+    }
+    for (const q of taken) {
+      sentBuckets[q.sent]!.delete(q)
       if (++q.sent >= limit) gossipQueue.delete(q.gossip.id)
+      else (sentBuckets[q.sent] ??= new Set()).add(q)
     }
     return items
   }
@@ -336,6 +382,7 @@ export function createSwim(init: SwimInit): Swim {
   const startSuspicion = (m: Member, now: number, from: string) => {
     const n = liveCount()
     const minMs = suspicionFloor(cfg.suspicionMult, n, cfg.probeIntervalMs)
+    suspects.add(m)
     if (!cfg.lifeguard) {
       m.suspicion = { start: now, confirmations: new Set([from]), k: 0, minMs, maxMs: minMs, deadline: now + minMs }
       return
@@ -381,10 +428,13 @@ export function createSwim(init: SwimInit): Swim {
         damped: false,
         aliveStatement: g,
         statusStatement: undefined,
+        slot: roster.length,
       }
       members.set(g.id, fresh)
-      // a new member goes to a random place in the probe list, so it is probed within one pass
-      probeList.splice(probeIndex + Math.floor(random() * (probeList.length - probeIndex + 1)), 0, g.id)
+      roster.push(fresh)
+      live++
+      // a new member goes to a random place in the rest of this pass, so it is probed within one pass
+      addToProbeList(g.id)
       emit('join', fresh, now)
       queue(g)
       return
@@ -395,8 +445,7 @@ export function createSwim(init: SwimInit): Swim {
     m.incarnation = g.incarnation
     m.address = g.address
     m.meta = g.meta
-    m.suspicion = undefined
-    m.status = 'alive'
+    setStatus(m, 'alive')
     m.aliveStatement = g
     m.statusStatement = undefined
     if (was !== 'alive' || changed) m.changedAt = now
@@ -405,8 +454,11 @@ export function createSwim(init: SwimInit): Swim {
       emit('alive', m, now)
       if (changed) emit('update', m, now)
     } else if (was === 'dead' || was === 'left') {
-      if (!probeList.includes(m.id)) probeList.push(m.id)
-      if (!m.damped && decayedPenalty(m, now) >= cfg.flapSuppressAt) m.damped = true
+      addToProbeList(m.id)
+      if (!m.damped && decayedPenalty(m, now) >= cfg.flapSuppressAt) {
+        m.damped = true
+        watched.add(m)
+      }
       emit('join', m, now)
     } else if (changed) emit('update', m, now)
   }
@@ -427,7 +479,7 @@ export function createSwim(init: SwimInit): Swim {
       queue(g) // pass the independent confirmation on, so others shorten their timers too
       return
     }
-    m.status = 'suspect'
+    setStatus(m, 'suspect')
     m.incarnation = g.incarnation
     m.changedAt = now
     m.statusStatement = g
@@ -444,11 +496,10 @@ export function createSwim(init: SwimInit): Swim {
     }
     const m = members.get(g.id)
     if (m === undefined || g.incarnation < m.incarnation || m.status === 'dead' || m.status === 'left') return
-    m.status = 'dead'
+    setStatus(m, 'dead')
     m.incarnation = g.incarnation
     m.changedAt = now
     m.statusStatement = g
-    m.suspicion = undefined
     m.flapPenalty = decayedPenalty(m, now) + cfg.flapPenalty
     m.flapAt = now
     if (g.from === self.id) counters.deathsDeclared++
@@ -460,11 +511,10 @@ export function createSwim(init: SwimInit): Swim {
     if (g.id === self.id) return
     const m = members.get(g.id)
     if (m === undefined || g.incarnation < m.incarnation || m.status === 'left') return
-    m.status = 'left'
+    setStatus(m, 'left')
     m.incarnation = g.incarnation
     m.changedAt = now
     m.statusStatement = g
-    m.suspicion = undefined
     emit('left', m, now)
     queue(g)
   }
@@ -486,6 +536,13 @@ export function createSwim(init: SwimInit): Swim {
 
   const probeable = (m: Member | undefined) => m !== undefined && (m.status === 'alive' || m.status === 'suspect')
 
+  function addToProbeList(id: string): void {
+    probeList.push(id)
+    const last = probeList.length - 1
+    const j = probeIndex + Math.floor(random() * (last - probeIndex + 1))
+    if (j >= probeIndex && j < last) [probeList[j], probeList[last]] = [probeList[last]!, probeList[j]!]
+  }
+
   const nextTarget = (): Member | undefined => {
     for (let pass = 0; pass < 2; pass++) {
       while (probeIndex < probeList.length) {
@@ -493,7 +550,7 @@ export function createSwim(init: SwimInit): Swim {
         if (probeable(m)) return m
       }
       // end of a pass: a fresh shuffle of the probeable members (Fisher–Yates)
-      probeList = [...members.values()].filter(probeable).map(m => m.id)
+      probeList = roster.filter(probeable).map(m => m.id)
       for (let i = probeList.length - 1; i > 0; i--) {
         const j = Math.floor(random() * (i + 1))
         ;[probeList[i], probeList[j]] = [probeList[j]!, probeList[i]!]
@@ -503,16 +560,27 @@ export function createSwim(init: SwimInit): Swim {
     return undefined
   }
 
+  /**
+   * Up to `count` distinct random members that `accept` takes: a few random draws from the roster (O(count) when
+   * most members qualify, the usual case), then a scan of the rest when too few did.
+   */
   const randomMembers = (count: number, accept: (m: Member) => boolean): Member[] => {
-    const pool = [...members.values()].filter(accept)
-    const picked: Member[] = []
-    while (picked.length < count && pool.length > 0) {
-      const i = Math.floor(random() * pool.length)
-      picked.push(pool[i]!)
-      pool[i] = pool[pool.length - 1]!
-      pool.pop()
+    const picked = new Set<Member>()
+    const n = roster.length
+    for (let tries = 0; picked.size < count && tries < count * 4 + 8 && n > 0; tries++) {
+      const m = roster[Math.floor(random() * n)]!
+      if (accept(m)) picked.add(m)
     }
-    return picked
+    if (picked.size < count) {
+      const pool = roster.filter(m => !picked.has(m) && accept(m))
+      while (picked.size < count && pool.length > 0) {
+        const i = Math.floor(random() * pool.length)
+        picked.add(pool[i]!)
+        pool[i] = pool[pool.length - 1]!
+        pool.pop()
+      }
+    }
+    return [...picked]
   }
 
   const startProbe = (now: number) => {
@@ -620,7 +688,7 @@ export function createSwim(init: SwimInit): Swim {
           send(r.origin, r.originAddress, { type: 'nack', seq: r.originSeq, gossip: piggyback() })
         }
       }
-      for (const m of members.values()) {
+      for (const m of [...suspects]) {
         if (m.status === 'suspect' && m.suspicion !== undefined && now >= m.suspicion.deadline) {
           apply(now, { type: 'dead', id: m.id, incarnation: m.incarnation, from: self.id })
         }
@@ -659,14 +727,23 @@ export function createSwim(init: SwimInit): Swim {
       }
       if (now >= nextHousekeepingAt) {
         nextHousekeepingAt = now + cfg.housekeepingIntervalMs
-        for (const m of [...members.values()]) {
+        for (const m of [...watched]) {
           if ((m.status === 'dead' || m.status === 'left') && now - m.changedAt >= cfg.reapAfterMs) {
             members.delete(m.id)
-            gossipQueue.delete(m.id)
+            watched.delete(m)
+            unqueue(m.id)
+            const last = roster.pop()!
+            if (last !== m) {
+              roster[m.slot] = last
+              last.slot = m.slot
+            }
             emit('reap', m, now)
           } else if (m.damped && decayedPenalty(m, now) < cfg.flapReuseAt) {
             m.damped = false
-            if (m.status === 'alive' || m.status === 'suspect') emit('join', m, now)
+            if (isLive(m.status)) {
+              watched.delete(m)
+              emit('join', m, now)
+            }
           }
         }
       }
@@ -770,7 +847,7 @@ export function createSwim(init: SwimInit): Swim {
       if (probe === undefined) t = Math.min(t, nextProbeAt)
       else t = Math.min(t, probe.acked || probe.indirect ? probe.endAt : probe.ackDeadline)
       for (const r of relays.values()) t = Math.min(t, r.nackAt)
-      for (const m of members.values()) if (m.suspicion !== undefined) t = Math.min(t, m.suspicion.deadline)
+      for (const m of suspects) if (m.suspicion !== undefined) t = Math.min(t, m.suspicion.deadline)
       return t
     },
     get health() {
