@@ -309,6 +309,14 @@ export function createSwim(init: SwimInit): Swim {
     if (by !== undefined) e.by = by
     out.events.push(e)
   }
+  const bucket = (sent: number): Set<QueuedGossip> => {
+    let b = sentBuckets[sent]
+    if (b === undefined) {
+      b = new Set()
+      sentBuckets[sent] = b
+    }
+    return b
+  }
   const unqueue = (id: string) => {
     const old = gossipQueue.get(id)
     if (old === undefined) return
@@ -319,7 +327,7 @@ export function createSwim(init: SwimInit): Swim {
     unqueue(gossip.id) // newer news about a member replaces older
     const entry: QueuedGossip = { gossip, sent: 0 }
     gossipQueue.set(gossip.id, entry)
-    ;(sentBuckets[0] ??= new Set()).add(entry)
+    bucket(0).add(entry)
     if (gossipQueue.size > cfg.maxGossipQueue) {
       // drop the most-sent item (push-pull repairs what is lost)
       for (let b = sentBuckets.length - 1; b >= 0; b--) {
@@ -345,9 +353,9 @@ export function createSwim(init: SwimInit): Swim {
     // fewest-sent first; within a bucket, oldest first
     const taken: QueuedGossip[] = []
     for (let b = 0; b < sentBuckets.length && items.length < cfg.maxPiggyback; b++) {
-      const bucket = sentBuckets[b]
-      if (bucket === undefined) continue
-      for (const q of bucket) {
+      const group = sentBuckets[b]
+      if (group === undefined) continue
+      for (const q of group) {
         if (items.length >= cfg.maxPiggyback) break
         if (first !== undefined && q.gossip.id === first.id) continue
         items.push(q.gossip)
@@ -357,7 +365,7 @@ export function createSwim(init: SwimInit): Swim {
     for (const q of taken) {
       sentBuckets[q.sent]!.delete(q)
       if (++q.sent >= limit) gossipQueue.delete(q.gossip.id)
-      else (sentBuckets[q.sent] ??= new Set()).add(q)
+      else bucket(q.sent).add(q)
     }
     return items
   }
