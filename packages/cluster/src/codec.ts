@@ -57,7 +57,15 @@ function str(w: Writer, value: string, max: number, what: string): void {
   w.lp(bytes)
 }
 
-/** The bytes a statement's signer signs (without the context prefix). */
+/**
+ * The bytes a statement's signer signs (without the context prefix).
+ *
+ * @example
+ * ```ts
+ * const body = encodeStatementBody({ type: 'leave', id: peerId, incarnation: 3 })
+ * const sig = await privateKey.sign(concat(STATEMENT_CONTEXT, body))
+ * ```
+ */
 export function encodeStatementBody(g: Gossip): Uint8Array {
   const w = new Writer(96)
   w.varint(STATEMENT_TYPES[g.type])

@@ -8,6 +8,8 @@
  * - SWIM + Lifeguard membership (`swim/`): a pure state machine (no I/O, no timers) fed with time, messages and
  *   ticks; it returns messages to send and membership events. The I/O binding over @pnet/router comes later.
  * - `@pnet/cluster/sim`: a virtual-time simulator running many machines over a lossy, partitionable network.
+ * - `@pnet/cluster/internal`: the wire codec — Ed25519-signed envelopes, each statement signed by the only member
+ *   allowed to make it (docs/protocol/cluster.md).
  *
  * @example
  * ```ts

@@ -104,7 +104,9 @@ export const DEFAULT_SWIM_CONFIG: Readonly<SwimConfig> = Object.freeze({
   reapAfterMs: 72 * 3600_000,
   // ~16 items × ~80 bytes stays well under a 1,400-byte datagram-sized frame once encoded
   maxPiggyback: 16,
+  // one pending item per member at most, so this only bites past 65,536 members
   maxGossipQueue: 65_536,
+  // tens of thousands of hosts fit; alive statements about more (a bug or an attack) cannot exhaust memory
   maxMembers: 65_536,
   // Three deaths in quick succession suppress; a quiet ~2 half-lives (20 min) later the member is back
   flapPenalty: 1_000,

@@ -55,7 +55,14 @@ export interface Ring {
 
 const enc = new TextEncoder()
 
-/** the 48-bit ring position of some bytes: the first 6 bytes of their SHA-256, big-endian */
+/**
+ * The 48-bit ring position of a key or point: the first 6 bytes of its SHA-256, big-endian.
+ *
+ * @example
+ * ```ts
+ * ringHash('user:42')   // an integer in [0, 2^48)
+ * ```
+ */
 export function ringHash(data: string | Uint8Array): number {
   const d = createHash('sha256')
     .update(typeof data === 'string' ? enc.encode(data) : data)

@@ -24,7 +24,14 @@ export type Gossip =
   | { type: 'dead'; id: string; incarnation: number; from: string; sig?: Uint8Array }
   | { type: 'leave'; id: string; incarnation: number; sig?: Uint8Array }
 
-/** The member that must have signed a statement. */
+/**
+ * The member that must have signed a statement.
+ *
+ * @example
+ * ```ts
+ * signerOf({ type: 'suspect', id: 'b', incarnation: 0, from: 'a' })   // 'a'
+ * ```
+ */
 export function signerOf(g: Gossip): string {
   return g.type === 'suspect' || g.type === 'dead' ? g.from : g.id
 }

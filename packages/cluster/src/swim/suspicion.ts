@@ -16,12 +16,26 @@ export function suspicionTimeout(confirmations: number, k: number, minMs: number
   return Math.max(minMs, Math.floor(maxMs - frac * (maxMs - minMs)))
 }
 
-/** memberlist's scaling: the floor grows with log10 of the cluster size, so bigger clusters wait a bit longer. */
+/**
+ * memberlist's scaling: the floor grows with log10 of the cluster size, so bigger clusters wait a bit longer.
+ *
+ * @example
+ * ```ts
+ * suspicionFloor(4, 16, 1_000)   // 4_816 ms
+ * ```
+ */
 export function suspicionFloor(mult: number, members: number, probeIntervalMs: number): number {
   return Math.floor(mult * Math.max(1, Math.log10(Math.max(1, members))) * probeIntervalMs)
 }
 
-/** Gossip is piggybacked on this many messages: mult × ⌈log10(N + 1)⌉ (λ·log N in the SWIM paper). */
+/**
+ * Gossip is piggybacked on this many messages: mult × ⌈log10(N + 1)⌉ (λ·log N in the SWIM paper).
+ *
+ * @example
+ * ```ts
+ * retransmitLimit(6, 64)   // 12
+ * ```
+ */
 export function retransmitLimit(mult: number, members: number): number {
   return mult * Math.max(1, Math.ceil(Math.log10(members + 1)))
 }
