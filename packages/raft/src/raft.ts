@@ -17,6 +17,7 @@ import {
   MAX_APPEND_BYTES,
   MAX_ENTRIES_PER_APPEND,
   MAX_ENTRY_BYTES,
+  MAX_INFLIGHT_APPENDS,
   MAX_MEMBERS,
   MAX_PENDING_READS,
   MAX_UNCOMMITTED_ENTRIES,
@@ -172,6 +173,7 @@ class Raft implements RaftCore {
   private readRound = 0
   private confirmedRound = 0
   private pendingReads: PendingRead[] = []
+  private readRoundDue = false
   private nextReadId = 1
 
   private msgs: Message[] = []
@@ -307,6 +309,7 @@ class Raft implements RaftCore {
     this.progress.clear()
     this.transferee = ''
     this.pendingReads = []
+    this.readRoundDue = false
     this.readRound = 0
     this.confirmedRound = 0
   }
@@ -431,6 +434,11 @@ class Raft implements RaftCore {
       pr.sentAppend(prev + entries.length, entries.length)
       if (pr.state === 'probe') return
     }
+  }
+
+  private flush(): void {
+    this.flushReadRound()
+    this.flushAppends()
   }
 
   private flushAppends(): void {
@@ -655,7 +663,9 @@ class Raft implements RaftCore {
     } else if (m.type === 'HeartbeatResp') {
       pr.probeSent = false
       this.maybePromote(m.from, pr)
-      if (pr.match < this.lastIndex()) this.sendAppends(m.from, false)
+      // appends may have been lost: free a slot and send from `next` even if empty; a gap draws a rejection (→ probe)
+      if (pr.state === 'replicate' && pr.inflights.length >= MAX_INFLIGHT_APPENDS) pr.inflights.shift()
+      if (pr.match < this.lastIndex()) this.sendAppends(m.from, true)
       if (m.context > pr.readAck) {
         pr.readAck = m.context
         this.confirmReads()
@@ -688,11 +698,19 @@ class Raft implements RaftCore {
       return
     }
     this.pendingReads.push({ id, from, index: this.commit, round: 0 })
-    // one heartbeat round in flight at a time: reads that arrive meanwhile share the next round
-    if (this.confirmedRound === this.readRound) {
-      this.startReadRoundIfWaiting()
-      this.broadcastHeartbeat()
-    }
+    this.readRoundDue = true
+  }
+
+  /**
+   * Batching: reads that arrive between two Readys share one heartbeat round, started when the Ready is built; and
+   * one round is in flight at a time, so reads that arrive meanwhile share the next (a heartbeat tick also starts one).
+   */
+  private flushReadRound(): void {
+    if (!this.readRoundDue || this.role !== 'leader') return
+    if (this.confirmedRound !== this.readRound) return
+    this.readRoundDue = false
+    this.startReadRoundIfWaiting()
+    this.broadcastHeartbeat()
   }
 
   private startReadRoundIfWaiting(): void {
@@ -718,10 +736,7 @@ class Raft implements RaftCore {
       else this.send('ReadIndexResp', r.from, { context: r.id, index: r.index })
     }
     this.pendingReads = keep
-    if (this.confirmedRound === this.readRound && keep.length > 0) {
-      this.startReadRoundIfWaiting()
-      this.broadcastHeartbeat()
-    }
+    if (keep.length > 0) this.readRoundDue = true
   }
 
   readIndex(): number {
@@ -824,7 +839,7 @@ class Raft implements RaftCore {
 
   hasReady(): boolean {
     if (this.inFlight !== undefined) return false
-    this.flushAppends()
+    this.flush()
     return (
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
@@ -837,7 +852,7 @@ class Raft implements RaftCore {
 
   ready(): Ready {
     this.assertNoReady()
-    this.flushAppends()
+    this.flush()
     const rd: Ready = {
       hardState: this.hardChanged() ? { term: this.term, vote: this.vote, commit: this.commit } : undefined,
       entries: this.log.slice(this.stable),
