@@ -57,6 +57,8 @@ export interface SimResult {
   check: CheckResult<KvInput, KvOutput>
   stats: {
     ok: number
+    /** operations that completed in the fault-free tail: the group recovered (liveness) */
+    okAfterHeal: number
     ambiguous: number
     failed: number
     messages: number
@@ -69,6 +71,9 @@ export interface SimResult {
   }
   trace: string[]
 }
+
+/** After the faults stop, clients keep going this long: enough for an election and a few operations. */
+export const FAULT_FREE_TAIL_MS = 1500
 
 export const DEFAULT_SIM_FAULTS: SimFaults = {
   loss: 0.02,
@@ -136,6 +141,7 @@ export function runSimulation(options: SimOptions): SimResult {
   }
   const stats: SimResult['stats'] = {
     ok: 0,
+    okAfterHeal: 0,
     ambiguous: 0,
     failed: 0,
     messages: 0,
@@ -218,6 +224,7 @@ export function runSimulation(options: SimOptions): SimResult {
     p.op.output = output
     p.op.return = clock++
     stats.ok++
+    if (q.now > duration) stats.okAfterHeal++
     if (p.op.input.op === 'get') p.client.lastSeen.set(p.op.input.key, output.value ?? null)
     if (p.op.input.op === 'put') p.client.lastSeen.set(p.op.input.key, p.op.input.value)
     if (p.op.input.op === 'cas' && output.ok === true) p.client.lastSeen.set(p.op.input.key, p.op.input.to)
@@ -479,7 +486,7 @@ export function runSimulation(options: SimOptions): SimResult {
       })
     }
     if (faults.membership) {
-      actions.push(() => {
+      const change = () => {
         const leader = leaderNode()
         if (leader?.core === undefined) return
         const { voters, learners } = leader.core.status().membership
@@ -500,7 +507,8 @@ export function runSimulation(options: SimOptions): SimResult {
           // refused (one change at a time): try again at a later fault action
         }
         drive(leader)
-      })
+      }
+      actions.push(change, change)
     }
     if (faults.transfers) {
       actions.push(() => {
@@ -542,12 +550,13 @@ export function runSimulation(options: SimOptions): SimResult {
     }
     log('final heal')
   })
-  clientsStop = duration
+  clientsStop = duration + FAULT_FREE_TAIL_MS
+  const end = clientsStop + 2 * opTimeout + 100
   const checkEvery = 500
-  for (let t = checkEvery; t <= duration + 2 * opTimeout; t += checkEvery) {
+  for (let t = checkEvery; t <= end; t += checkEvery) {
     q.at(t, () => checkLogMatching(inv, nodes.map(n => ({ id: n.id, entries: n.durable.entries }))))
   }
-  q.runUntil(duration + 2 * opTimeout + 100)
+  q.runUntil(end)
   checkLogMatching(inv, nodes.map(n => ({ id: n.id, entries: n.durable.entries })))
 
   const ops = history.filter(p => !p.failed).map(p => p.op)
