@@ -28,6 +28,8 @@ export interface SimFaults {
   pauses: boolean
   membership: boolean
   transfers: boolean
+  /** probability that a member dies in the middle of persisting a Ready (only a prefix reaches the disk) */
+  tornWrite: number
 }
 
 export interface SimOptions {
@@ -85,6 +87,7 @@ export const DEFAULT_SIM_FAULTS: SimFaults = {
   pauses: true,
   membership: true,
   transfers: true,
+  tornWrite: 0.001,
 }
 
 interface PendingOp {
@@ -158,6 +161,7 @@ export function runSimulation(options: SimOptions): SimResult {
   const history: PendingOp[] = []
 
   const blocked = new Set<string>()
+  const faultsActive = () => q.now < duration
 
   const newCore = (node: SimNode): RaftCore =>
     createRaftCore({
@@ -280,12 +284,27 @@ export function runSimulation(options: SimOptions): SimResult {
     if (core === undefined) return
     while (core.hasReady()) {
       const rd: Ready = core.ready()
-      // 1. durable first
-      if (rd.hardState !== undefined) node.durable.hardState = { ...rd.hardState }
+      // 1. durable first: entries, then the hard state (so a durable commit index never outruns durable entries)
+      if (faultsActive() && faults.crashes && rng.chance(faults.tornWrite)) {
+        // the process dies mid-write: a prefix of the records reaches the disk, nothing is sent or applied
+        const kept = rng.int(0, rd.entries.length)
+        if (kept > 0) {
+          node.durable.entries.length = rd.entries[0]!.index - 1
+          for (const e of rd.entries.slice(0, kept)) node.durable.entries.push(e)
+        }
+        if (kept === rd.entries.length && rd.hardState !== undefined && rng.chance(0.5)) {
+          node.durable.hardState = { ...rd.hardState }
+        }
+        log(`torn write: ${node.id} dies after ${kept}/${rd.entries.length} entries`)
+        crash(node)
+        q.after(rng.int(100, 1500), () => restart(node))
+        return
+      }
       if (rd.entries.length > 0) {
         node.durable.entries.length = rd.entries[0]!.index - 1
         for (const e of rd.entries) node.durable.entries.push(e)
       }
+      if (rd.hardState !== undefined) node.durable.hardState = { ...rd.hardState }
       if (rd.soft !== undefined) {
         stats.maxTerm = Math.max(stats.maxTerm, rd.soft.term)
         if (rd.soft.role === 'leader') {
