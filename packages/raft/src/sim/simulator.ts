@@ -30,6 +30,8 @@ export interface SimFaults {
   transfers: boolean
   /** probability that a member dies in the middle of persisting a Ready (only a prefix reaches the disk) */
   tornWrite: number
+  /** how long a paused member stays paused, ms */
+  pauseMs: [number, number]
 }
 
 export interface SimOptions {
@@ -88,6 +90,7 @@ export const DEFAULT_SIM_FAULTS: SimFaults = {
   membership: true,
   transfers: true,
   tornWrite: 0.001,
+  pauseMs: [100, 1200],
 }
 
 interface PendingOp {
@@ -116,6 +119,7 @@ interface SimNode {
   readyReads: { index: number; pending: PendingOp }[]
   pausedUntil: number
   inbox: Message[]
+  clientQueue: (() => void)[]
   rng: Rng
 }
 
@@ -189,6 +193,7 @@ export function runSimulation(options: SimOptions): SimResult {
       readyReads: [],
       pausedUntil: 0,
       inbox: [],
+      clientQueue: [],
       rng: rng.fork(),
     }
     node.core = newCore(node)
@@ -341,9 +346,17 @@ export function runSimulation(options: SimOptions): SimResult {
     q.after(rng.int(0, 20), () => issue(c))
   }
 
+  const retryElsewhere = (c: Client, hint: string) => {
+    const h = hint === '' ? -1 : ids.indexOf(hint)
+    c.hint = h >= 0 ? h : rng.int(0, nodes.length - 1)
+    q.after(rng.int(1, 20), () => issue(c))
+  }
+
   const issue = (c: Client) => {
     if (q.now >= clientsStop) return
     const node = nodes[c.hint]!
+    // a crashed member refuses the connection: nothing was sent, nothing recorded
+    if (node.core === undefined) return retryElsewhere(c, '')
     const key = rng.pick(keys)
     const r = rng.next()
     let input: KvInput
@@ -351,36 +364,9 @@ export function runSimulation(options: SimOptions): SimResult {
     else if (r < 0.8) input = { op: 'put', key, value: `c${c.id}.${c.seq++}` }
     else input = { op: 'cas', key, from: c.lastSeen.get(key) ?? null, to: `c${c.id}.${c.seq++}` }
 
-    const retryElsewhere = (hint: string) => {
-      const h = hint === '' ? -1 : ids.indexOf(hint)
-      c.hint = h >= 0 ? h : rng.int(0, nodes.length - 1)
-      q.after(rng.int(1, 20), () => issue(c))
-    }
-    const core = node.core
-    if (core === undefined || node.pausedUntil > q.now) return retryElsewhere('')
-
-    const op: KvOperation = { client: c.id, input, call: clock, return: undefined, output: undefined }
+    const op: KvOperation = { client: c.id, input, call: clock++, return: undefined, output: undefined }
     const pending: PendingOp = { op, done: false, failed: false, client: c }
-    try {
-      if (input.op === 'get') {
-        const id = core.readIndex()
-        op.call = clock++
-        node.reads.set(id, pending)
-      } else {
-        const opId = ++opSeq
-        commands.set(opId, input)
-        const data = new Uint8Array(4)
-        new DataView(data.buffer).setUint32(0, opId)
-        const index = core.propose(data)
-        op.call = clock++
-        node.writes.set(index, { opId, pending })
-      }
-    } catch (err) {
-      if (err instanceof NotLeaderError) return retryElsewhere(err.leader)
-      return retryElsewhere('')
-    }
     history.push(pending)
-    drive(node)
     q.after(opTimeout, () => {
       if (pending.done) return
       pending.done = true
@@ -394,6 +380,36 @@ export function runSimulation(options: SimOptions): SimResult {
       c.hint = rng.int(0, nodes.length - 1)
       scheduleNext(c)
     })
+    // a paused member holds the request in its socket buffer and serves it when it resumes
+    if (node.pausedUntil > q.now) node.clientQueue.push(() => submit(node, pending))
+    else submit(node, pending)
+  }
+
+  const submit = (node: SimNode, pending: PendingOp) => {
+    if (pending.done) return
+    const core = node.core
+    const refuse = (hint: string) => {
+      pending.done = true
+      pending.failed = true
+      stats.failed++
+      retryElsewhere(pending.client, hint)
+    }
+    if (core === undefined) return refuse('')
+    const input = pending.op.input
+    try {
+      if (input.op === 'get') {
+        node.reads.set(core.readIndex(), pending)
+      } else {
+        const opId = ++opSeq
+        commands.set(opId, input)
+        const data = new Uint8Array(4)
+        new DataView(data.buffer).setUint32(0, opId)
+        node.writes.set(core.propose(data), { opId, pending })
+      }
+    } catch (err) {
+      return refuse(err instanceof NotLeaderError ? err.leader : '')
+    }
+    drive(node)
   }
 
   for (let i = 0; i < (options.clients ?? 4); i++) {
@@ -440,6 +456,7 @@ export function runSimulation(options: SimOptions): SimResult {
     node.reads.clear()
     node.readyReads = []
     node.inbox = []
+    node.clientQueue = []
     node.pausedUntil = 0
   }
 
@@ -453,12 +470,21 @@ export function runSimulation(options: SimOptions): SimResult {
   const resume = (node: SimNode) => {
     if (node.pausedUntil > q.now || node.core === undefined) return
     const inbox = node.inbox
+    const requests = node.clientQueue
     node.inbox = []
-    for (const m of inbox) {
-      if (node.core === undefined) return
-      node.core.step(m)
-      drive(node)
+    node.clientQueue = []
+    const peers = () => {
+      for (const m of inbox) {
+        if (node.core === undefined) return
+        node.core.step(m)
+        drive(node)
+      }
     }
+    // a resumed process reads its sockets in no particular order: clients first half the time
+    const clientsFirst = rng.chance(0.5)
+    if (!clientsFirst) peers()
+    for (const run of requests) run()
+    if (clientsFirst) peers()
   }
 
   const faultAction = () => {
@@ -495,14 +521,16 @@ export function runSimulation(options: SimOptions): SimResult {
       })
     }
     if (faults.pauses) {
-      actions.push(() => {
-        const node = rng.pick(nodes)
-        if (node.core === undefined) return
-        const ms = rng.int(100, 1200)
+      const pause = (node: SimNode | undefined) => {
+        if (node?.core === undefined) return
+        const ms = rng.int(faults.pauseMs[0], faults.pauseMs[1])
         node.pausedUntil = Math.max(node.pausedUntil, q.now + ms)
         log(`pause ${node.id} ${ms}ms`)
         q.after(ms, () => resume(node))
-      })
+      }
+      actions.push(() => pause(rng.pick(nodes)))
+      // a paused leader (a long GC pause, SIGSTOP) wakes up deposed without knowing it
+      actions.push(() => pause(leaderNode()))
     }
     if (faults.membership) {
       const change = () => {
