@@ -20,7 +20,10 @@ const { values } = parseArgs({
     duration: { type: 'string' },
   },
 })
-const seeds = values.seed !== undefined ? [Number(values.seed)] : Array.from({ length: Number(values.count) }, (_, i) => Number(values.from) + i)
+const seeds =
+  values.seed !== undefined
+    ? [Number(values.seed)]
+    : Array.from({ length: Number(values.count) }, (_, i) => Number(values.from) + i)
 const unsafe = values.unsafe === undefined ? undefined : { [values.unsafe]: true }
 const durationMs = values.duration === undefined ? undefined : Number(values.duration)
 let bad = 0
@@ -35,11 +38,15 @@ for (const seed of seeds) {
   if (r.violations.length > 0 || r.check.result !== 'ok') {
     bad++
     console.log(`seed ${seed}: ${r.check.result}; ${r.violations.join('; ')}`)
-    console.log(`  replay: pnpm --filter @pnet/raft run fault-seeds -- --seed ${seed} --trace${values.unsafe ? ` --unsafe ${values.unsafe}` : ''}`)
+    console.log(
+      `  replay: pnpm --filter @pnet/raft run fault-seeds -- --seed ${seed} --trace${values.unsafe ? ` --unsafe ${values.unsafe}` : ''}`,
+    )
   } else if (seeds.length === 1) {
     console.log(`seed ${seed}: ok`, r.stats)
   }
 }
 const secs = ((Date.now() - started) / 1000).toFixed(1)
-console.log(`${seeds.length} seeds, ${bad} with violations, ${ops} operations checked (${ambiguous} ambiguous), ${secs} s`)
+console.log(
+  `${seeds.length} seeds, ${bad} with violations, ${ops} operations checked (${ambiguous} ambiguous), ${secs} s`,
+)
 process.exit(bad > 0 ? 1 : 0)

@@ -32,8 +32,8 @@ import type {
   Membership,
   Message,
   MessageType,
-  Ready,
   ReadState,
+  Ready,
   Role,
 } from './types.js'
 
@@ -203,7 +203,8 @@ class Raft implements RaftCore {
       this.vote = hardState.vote
       this.log = entries.slice()
       for (let i = 0; i < this.log.length; i++) {
-        if (this.log[i]!.index !== i + 1) throw new RaftUsageError(`durable log has index ${this.log[i]!.index} at ${i + 1}`)
+        if (this.log[i]!.index !== i + 1)
+          throw new RaftUsageError(`durable log has index ${this.log[i]!.index} at ${i + 1}`)
       }
       this.stable = this.log.length
       this.commit = Math.min(hardState.commit, this.log.length)
@@ -362,7 +363,10 @@ class Raft implements RaftCore {
       voteTerm = this.term
     }
     this.votes.set(this.id, true)
-    if (this.tally() === 'won') return this.wonElection(kind)
+    if (this.tally() === 'won') {
+      this.wonElection(kind)
+      return
+    }
     for (const v of this.voters) {
       if (v === this.id) continue
       this.send(type, v, {
@@ -550,25 +554,29 @@ class Raft implements RaftCore {
       return
     }
 
-    if (m.type === 'PreVote' || m.type === 'Vote') return this.handleVote(m)
+    if (m.type === 'PreVote' || m.type === 'Vote') {
+      this.handleVote(m)
+      return
+    }
 
     switch (this.role) {
       case 'leader':
-        return this.stepLeader(m)
+        this.stepLeader(m)
+        return
       case 'pre-candidate':
       case 'candidate':
-        return this.stepCandidate(m)
+        this.stepCandidate(m)
+        return
       default:
-        return this.stepFollower(m)
+        this.stepFollower(m)
+        return
     }
   }
 
   private handleVote(m: Message): void {
     const resp: MessageType = m.type === 'PreVote' ? 'PreVoteResp' : 'VoteResp'
     const canVote =
-      this.vote === m.from ||
-      (this.vote === '' && this.leader === '') ||
-      (m.type === 'PreVote' && m.term > this.term)
+      this.vote === m.from || (this.vote === '' && this.leader === '') || (m.type === 'PreVote' && m.term > this.term)
     if (canVote && this.isUpToDate(m.index, m.logTerm)) {
       this.send(resp, m.from, { term: m.term })
       if (m.type === 'Vote') {
@@ -583,7 +591,8 @@ class Raft implements RaftCore {
   private stepCandidate(m: Message): void {
     if (m.type === 'App' || m.type === 'Heartbeat') {
       this.becomeFollower(m.term, m.from)
-      return this.stepFollower(m)
+      this.stepFollower(m)
+      return
     }
     const mine: MessageType = this.role === 'pre-candidate' ? 'PreVoteResp' : 'VoteResp'
     if (m.type !== mine) return
@@ -598,7 +607,8 @@ class Raft implements RaftCore {
       case 'App':
         this.electionElapsed = 0
         this.leader = m.from
-        return this.handleAppend(m)
+        this.handleAppend(m)
+        return
       case 'Heartbeat':
         this.electionElapsed = 0
         this.leader = m.from
@@ -606,9 +616,11 @@ class Raft implements RaftCore {
           this.commit = Math.min(m.commit, this.lastIndex())
           this.applyConfTo(this.commit)
         }
-        return this.send('HeartbeatResp', m.from, { context: m.context })
+        this.send('HeartbeatResp', m.from, { context: m.context })
+        return
       case 'TimeoutNow':
-        return this.startElection('transfer')
+        this.startElection('transfer')
+        return
       case 'ReadIndexResp':
         this.readStates.push({ id: m.context, index: m.index })
         return
@@ -619,7 +631,8 @@ class Raft implements RaftCore {
 
   private handleAppend(m: Message): void {
     if (m.index < this.commit) {
-      return this.send('AppResp', m.from, { index: this.commit })
+      this.send('AppResp', m.from, { index: this.commit })
+      return
     }
     if (m.index <= this.lastIndex() && this.termAt(m.index) === m.logTerm) {
       for (const e of m.entries) {
@@ -635,7 +648,8 @@ class Raft implements RaftCore {
         this.commit = commit
         this.applyConfTo(this.commit)
       }
-      return this.send('AppResp', m.from, { index: lastNew })
+      this.send('AppResp', m.from, { index: lastNew })
+      return
     }
     const hint = this.findConflictByTerm(Math.min(m.index, this.lastIndex()), m.logTerm)
     this.send('AppResp', m.from, { index: m.index, reject: true, rejectHint: hint, logTerm: this.termAt(hint) })
@@ -643,7 +657,10 @@ class Raft implements RaftCore {
 
   private stepLeader(m: Message): void {
     const pr = this.progress.get(m.from)
-    if (m.type === 'ReadIndex') return this.handleRead(m.from, m.context)
+    if (m.type === 'ReadIndex') {
+      this.handleRead(m.from, m.context)
+      return
+    }
     if (pr === undefined) return
     pr.recentActive = true
     if (m.type === 'AppResp') {
@@ -687,12 +704,18 @@ class Raft implements RaftCore {
       if (from === this.id) this.readStates.push({ id, index })
       else this.send('ReadIndexResp', from, { context: id, index })
     }
-    if (this.unsafe.staleLeaderReads === true) return reply(this.commit)
+    if (this.unsafe.staleLeaderReads === true) {
+      reply(this.commit)
+      return
+    }
     if (this.termAt(this.commit) !== this.term) {
       if (from === this.id) throw new ReadDroppedError('not-ready')
       return
     }
-    if (this.voters.size === 1 && this.voters.has(this.id)) return reply(this.commit)
+    if (this.voters.size === 1 && this.voters.has(this.id)) {
+      reply(this.commit)
+      return
+    }
     if (this.pendingReads.length >= MAX_PENDING_READS) {
       if (from === this.id) throw new ReadDroppedError('backlog-full')
       return
@@ -879,7 +902,7 @@ class Raft implements RaftCore {
     this.applyConfTo(this.commit)
     if (this.role === 'leader') {
       const self = this.progress.get(this.id)
-      if (self !== undefined && self.update(this.stable) && this.maybeCommit()) this.appendsDue = true
+      if (self?.update(this.stable) && this.maybeCommit()) this.appendsDue = true
       if (this.unsafe.commitWithoutQuorum === true && this.maybeCommit()) this.appendsDue = true
     }
   }

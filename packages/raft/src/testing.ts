@@ -12,6 +12,8 @@
  * console.log(r.violations.length === 0 ? 'linearizable and safe' : r.violations)
  * ```
  */
+
+export { type KvInput, type KvOperation, type KvOutput, kvModel } from './checker/kv-model.js'
 export {
   type CheckOptions,
   type CheckResult,
@@ -20,5 +22,4 @@ export {
   type Model,
   type Operation,
 } from './checker/linearizability.js'
-export { type KvInput, type KvOperation, type KvOutput, kvModel } from './checker/kv-model.js'
 export * from './sim/index.js'

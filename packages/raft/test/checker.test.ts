@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { checkLinearizable, type KvInput, type KvOperation, type KvOutput, kvModel, runSimulation } from '../src/testing.js'
+import {
+  checkLinearizable,
+  type KvInput,
+  type KvOperation,
+  type KvOutput,
+  kvModel,
+  runSimulation,
+} from '../src/testing.js'
 
 /** [client, call, return | undefined, input, output | undefined] */
 type Row = [number, number, number | undefined, KvInput, KvOutput | undefined]
@@ -12,56 +19,74 @@ const cas = (key: string, from: string | null, to: string): KvInput => ({ op: 'c
 describe('linearizability checker: hand-made histories', () => {
   it('accepts a sequential history and a concurrent one that has a valid order', () => {
     expect(
-      checkLinearizable(kvModel, h([
-        [0, 0, 1, put('x', '1'), {}],
-        [1, 2, 3, get('x'), { value: '1' }],
-        [1, 4, 5, cas('x', '1', '2'), { ok: true }],
-        [0, 6, 7, get('x'), { value: '2' }],
-      ])).result,
+      checkLinearizable(
+        kvModel,
+        h([
+          [0, 0, 1, put('x', '1'), {}],
+          [1, 2, 3, get('x'), { value: '1' }],
+          [1, 4, 5, cas('x', '1', '2'), { ok: true }],
+          [0, 6, 7, get('x'), { value: '2' }],
+        ]),
+      ).result,
     ).toBe('ok')
     // the get overlaps both puts, so it may see either
     expect(
-      checkLinearizable(kvModel, h([
-        [0, 0, 5, put('x', '1'), {}],
-        [1, 1, 6, put('x', '2'), {}],
-        [2, 2, 7, get('x'), { value: '1' }],
-        [2, 8, 9, get('x'), { value: '2' }],
-      ])).result,
+      checkLinearizable(
+        kvModel,
+        h([
+          [0, 0, 5, put('x', '1'), {}],
+          [1, 1, 6, put('x', '2'), {}],
+          [2, 2, 7, get('x'), { value: '1' }],
+          [2, 8, 9, get('x'), { value: '2' }],
+        ]),
+      ).result,
     ).toBe('ok')
   })
 
   it('rejects a stale read: a get that starts after a put finished must see it', () => {
-    const r = checkLinearizable(kvModel, h([
-      [0, 0, 1, put('x', '1'), {}],
-      [1, 2, 3, put('x', '2'), {}],
-      [2, 4, 5, get('x'), { value: '1' }],
-    ]))
+    const r = checkLinearizable(
+      kvModel,
+      h([
+        [0, 0, 1, put('x', '1'), {}],
+        [1, 2, 3, put('x', '2'), {}],
+        [2, 4, 5, get('x'), { value: '1' }],
+      ]),
+    )
     expect(r.result).toBe('illegal')
     if (r.result === 'illegal') expect(r.culprit?.input).toEqual(get('x'))
   })
 
   it('rejects a read that goes back in time between two clients (no single order fits)', () => {
     expect(
-      checkLinearizable(kvModel, h([
-        [0, 0, 10, put('x', '1'), {}],
-        [1, 1, 2, get('x'), { value: '1' }],
-        [2, 3, 4, get('x'), { value: null }],
-      ])).result,
+      checkLinearizable(
+        kvModel,
+        h([
+          [0, 0, 10, put('x', '1'), {}],
+          [1, 1, 2, get('x'), { value: '1' }],
+          [2, 3, 4, get('x'), { value: null }],
+        ]),
+      ).result,
     ).toBe('illegal')
   })
 
   it('rejects a lost acknowledged write and a cas that answered against the state', () => {
     expect(
-      checkLinearizable(kvModel, h([
-        [0, 0, 1, put('x', '1'), {}],
-        [1, 2, 3, get('x'), { value: null }],
-      ])).result,
+      checkLinearizable(
+        kvModel,
+        h([
+          [0, 0, 1, put('x', '1'), {}],
+          [1, 2, 3, get('x'), { value: null }],
+        ]),
+      ).result,
     ).toBe('illegal')
     expect(
-      checkLinearizable(kvModel, h([
-        [0, 0, 1, put('x', '1'), {}],
-        [1, 2, 3, cas('x', '1', '2'), { ok: false }],
-      ])).result,
+      checkLinearizable(
+        kvModel,
+        h([
+          [0, 0, 1, put('x', '1'), {}],
+          [1, 2, 3, cas('x', '1', '2'), { ok: false }],
+        ]),
+      ).result,
     ).toBe('illegal')
   })
 
@@ -71,25 +96,30 @@ describe('linearizability checker: hand-made histories', () => {
     expect(checkLinearizable(kvModel, h([ambiguous, [1, 5, 6, get('x'), { value: null }]])).result).toBe('ok')
     // but not before it was called
     expect(
-      checkLinearizable(kvModel, h([
-        [1, 0, 1, get('x'), { value: '1' }],
-        [0, 2, undefined, put('x', '1'), undefined],
-      ])).result,
+      checkLinearizable(
+        kvModel,
+        h([
+          [1, 0, 1, get('x'), { value: '1' }],
+          [0, 2, undefined, put('x', '1'), undefined],
+        ]),
+      ).result,
     ).toBe('illegal')
     // and not twice: once seen then unseen, it needs another write to explain it
     expect(
-      checkLinearizable(kvModel, h([
-        ambiguous,
-        [1, 1, 2, get('x'), { value: '1' }],
-        [1, 3, 4, get('x'), { value: null }],
-      ])).result,
+      checkLinearizable(
+        kvModel,
+        h([ambiguous, [1, 1, 2, get('x'), { value: '1' }], [1, 3, 4, get('x'), { value: null }]]),
+      ).result,
     ).toBe('illegal')
   })
 
   it('partitions per key: a violation on one key is found among many legal keys', () => {
     const rows: Row[] = []
     for (let k = 0; k < 50; k++) {
-      rows.push([k, 10 * k, 10 * k + 1, put(`k${k}`, 'v'), {}], [k, 10 * k + 2, 10 * k + 3, get(`k${k}`), { value: 'v' }])
+      rows.push(
+        [k, 10 * k, 10 * k + 1, put(`k${k}`, 'v'), {}],
+        [k, 10 * k + 2, 10 * k + 3, get(`k${k}`), { value: 'v' }],
+      )
     }
     expect(checkLinearizable(kvModel, h(rows)).result).toBe('ok')
     rows.push([99, 1000, 1001, get('k7'), { value: null }])
@@ -128,7 +158,14 @@ describe('linearizability checker: histories from deliberately broken builds', (
   const longPauses = {
     members: 3,
     clients: 8,
-    faults: { crashes: false, partitions: false, membership: false, transfers: false, faultEveryMs: 600, pauseMs: [800, 3000] as [number, number] },
+    faults: {
+      crashes: false,
+      partitions: false,
+      membership: false,
+      transfers: false,
+      faultEveryMs: 600,
+      pauseMs: [800, 3000] as [number, number],
+    },
   }
 
   it('catches a deposed leader serving reads locally (unsafe.staleLeaderReads)', () => {

@@ -323,7 +323,9 @@ describe('membership', () => {
     net.isolate('a')
     net.core('a').removeServer('c')
     expect(() => net.core('a').removeServer('b')).toThrow(ConfChangeError)
-    expect(() => net.core('a').removeServer('b')).toThrow(expect.objectContaining({ reason: 'pending', code: 'ERR_CONF_CHANGE' }))
+    expect(() => net.core('a').removeServer('b')).toThrow(
+      expect.objectContaining({ reason: 'pending', code: 'ERR_CONF_CHANGE' }),
+    )
   })
 
   it('removeServer shrinks the quorum; a removed leader steps down and the rest elect', () => {

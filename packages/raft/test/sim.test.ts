@@ -6,7 +6,16 @@ const replay = (r: SimResult, extra = '') =>
 
 function runSeeds(from: number, count: number, options: Omit<SimOptions, 'seed'> = {}) {
   const failures: string[] = []
-  const totals = { ok: 0, okAfterHeal: 0, ambiguous: 0, elections: 0, crashes: 0, confChanges: 0, dropped: 0, recovered: 0 }
+  const totals = {
+    ok: 0,
+    okAfterHeal: 0,
+    ambiguous: 0,
+    elections: 0,
+    crashes: 0,
+    confChanges: 0,
+    dropped: 0,
+    recovered: 0,
+  }
   for (let seed = from; seed < from + count; seed++) {
     const r = runSimulation({ seed, ...options })
     if (r.violations.length > 0 || r.check.result !== 'ok') {

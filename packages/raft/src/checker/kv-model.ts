@@ -48,7 +48,8 @@ export const kvModel: Model<string | null, KvInput, KvOutput> = {
   },
   describe(op) {
     const i = op.input
-    const what = i.op === 'put' ? `put ${i.key}=${i.value}` : i.op === 'get' ? `get ${i.key}` : `cas ${i.key} ${i.from}→${i.to}`
+    const what =
+      i.op === 'put' ? `put ${i.key}=${i.value}` : i.op === 'get' ? `get ${i.key}` : `cas ${i.key} ${i.from}→${i.to}`
     const out = op.output === undefined ? '?' : JSON.stringify(op.output)
     return `client ${op.client} [${op.call}, ${op.return ?? '∞'}] ${what} → ${out}`
   },

@@ -89,13 +89,27 @@ export function checkLinearizable<S, I, O>(
 function checkPartition<S, I, O>(model: Model<S, I, O>, ops: Operation<I, O>[], maxSteps: number): CheckResult<I, O> {
   const events: Node[] = []
   ops.forEach((op, id) => {
-    const ret: Node = { call: false, id, time: op.return ?? Number.POSITIVE_INFINITY, match: undefined, prev: undefined, next: undefined }
+    const ret: Node = {
+      call: false,
+      id,
+      time: op.return ?? Number.POSITIVE_INFINITY,
+      match: undefined,
+      prev: undefined,
+      next: undefined,
+    }
     const call: Node = { call: true, id, time: op.call, match: ret, prev: undefined, next: undefined }
     events.push(call, ret)
   })
   // calls before returns at equal times: treating touching operations as concurrent never reports a false violation
   events.sort((a, b) => a.time - b.time || (a.call === b.call ? 0 : a.call ? -1 : 1))
-  const head: Node = { call: false, id: -1, time: Number.NEGATIVE_INFINITY, match: undefined, prev: undefined, next: undefined }
+  const head: Node = {
+    call: false,
+    id: -1,
+    time: Number.NEGATIVE_INFINITY,
+    match: undefined,
+    prev: undefined,
+    next: undefined,
+  }
   let tail = head
   for (const e of events) {
     tail.next = e

@@ -5,13 +5,14 @@
  * transfers and membership changes during faults, and clients that put/get/cas with timeouts. The clients' history
  * goes to the linearizability checker; safety invariants are checked as the run goes.
  */
-import { type CheckResult, checkLinearizable } from '../checker/linearizability.js'
+
 import { type KvInput, type KvOperation, type KvOutput, kvModel } from '../checker/kv-model.js'
+import { type CheckResult, checkLinearizable } from '../checker/linearizability.js'
 import { NotLeaderError } from '../errors.js'
 import { createRaftCore, type RaftCore, type RaftCoreInit } from '../raft.js'
 import type { Entry, HardState, Message, Ready } from '../types.js'
 import { EventQueue } from './event-queue.js'
-import { type InvariantState, checkLogMatching, createInvariantState, onApplied, onLeader } from './invariants.js'
+import { checkLogMatching, createInvariantState, type InvariantState, onApplied, onLeader } from './invariants.js'
 import { createRng, type Rng } from './random.js'
 
 export interface SimFaults {
@@ -601,10 +602,18 @@ export function runSimulation(options: SimOptions): SimResult {
   const end = clientsStop + 2 * opTimeout + 100
   const checkEvery = 500
   for (let t = checkEvery; t <= end; t += checkEvery) {
-    q.at(t, () => checkLogMatching(inv, nodes.map(n => ({ id: n.id, entries: n.durable.entries }))))
+    q.at(t, () =>
+      checkLogMatching(
+        inv,
+        nodes.map(n => ({ id: n.id, entries: n.durable.entries })),
+      ),
+    )
   }
   q.runUntil(end)
-  checkLogMatching(inv, nodes.map(n => ({ id: n.id, entries: n.durable.entries })))
+  checkLogMatching(
+    inv,
+    nodes.map(n => ({ id: n.id, entries: n.durable.entries })),
+  )
 
   const ops = history.filter(p => !p.failed).map(p => p.op)
   const violations = [...inv.violations]
