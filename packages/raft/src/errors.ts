@@ -79,3 +79,16 @@ export class RaftUsageError extends Error {
     this.detail = detail
   }
 }
+
+/** Bytes that are not a valid message or entry. `reason` says what, `offset` where (bytes from the start). */
+export class RaftDecodeError extends Error {
+  override readonly name = 'RaftDecodeError'
+  readonly code = 'ERR_RAFT_DECODE'
+  readonly reason: string
+  readonly offset: number
+  constructor(reason: string, offset: number) {
+    super(`invalid raft message at byte ${offset}: ${reason}`)
+    this.reason = reason
+    this.offset = offset
+  }
+}

@@ -51,3 +51,16 @@ export const MAX_MEMBERS = 64
 
 /** A member ID is a string (a libp2p peer ID in practice): bounded so messages and logs stay small. */
 export const MAX_MEMBER_ID_BYTES = 128
+
+/**
+ * One encoded message, all fields included. A MsgApp carries at most MAX_APPEND_BYTES of entry data (or one larger
+ * entry up to MAX_ENTRY_BYTES) plus per-entry headers; 2 MiB covers both with room, and bounds what a decoder
+ * buffers for one peer.
+ */
+export const MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+
+/** Wire format version written in every message's first byte (docs/protocol/raft.md). */
+export const WIRE_VERSION = 1
+
+/** A varint longer than this is malformed: 8 bytes of 7 bits hold any safe integer (2^53 − 1). */
+export const MAX_VARINT_BYTES = 8

@@ -263,7 +263,7 @@ class Raft implements RaftCore {
     }
   }
 
-  private applyConf(cc: ConfChange & { promote?: boolean }): void {
+  private applyConf(cc: ConfChange): void {
     const m = cc.member
     if (cc.op === 'add-learner') {
       if (this.voters.has(m)) return
@@ -791,14 +791,14 @@ class Raft implements RaftCore {
     return this.lastIndex()
   }
 
-  private appendConf(cc: ConfChange & { promote?: boolean }): number {
+  private appendConf(cc: ConfChange): number {
     this.log.push({ term: this.term, index: this.lastIndex() + 1, data: EMPTY, conf: cc })
     this.pendingConfIndex = this.lastIndex()
     this.appendsDue = true
     return this.lastIndex()
   }
 
-  private proposeConf(cc: ConfChange & { promote?: boolean }): number {
+  private proposeConf(cc: ConfChange): number {
     this.assertNoReady()
     this.requireLeader()
     if (this.transferee !== '') throw new ProposalDroppedError('transferring')

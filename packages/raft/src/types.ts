@@ -8,6 +8,8 @@ export interface ConfChange {
   /** add a non-voting learner; promote a learner to voter; remove a voter or learner */
   op: 'add-learner' | 'promote' | 'remove'
   member: string
+  /** add-learner only: the leader promotes the learner to voter once it has caught up (addServer) */
+  promote?: boolean
 }
 
 export interface Entry {

@@ -8,6 +8,7 @@
 
 import { type KvInput, type KvOperation, type KvOutput, kvModel } from '../checker/kv-model.js'
 import { type CheckResult, checkLinearizable } from '../checker/linearizability.js'
+import { decodeMessage, encodeMessage } from '../codec.js'
 import { NotLeaderError } from '../errors.js'
 import { createRaftCore, type RaftCore, type RaftCoreInit } from '../raft.js'
 import type { Entry, HardState, Message, Ready } from '../types.js'
@@ -49,6 +50,8 @@ export interface SimOptions {
   opTimeoutMs?: number
   faults?: Partial<SimFaults>
   unsafe?: RaftCoreInit['unsafe']
+  /** send every message through the wire codec (encode, then strict decode) */
+  codec?: boolean
   /** collect a human-readable trace of fault actions */
   trace?: boolean
 }
@@ -215,7 +218,8 @@ export function runSimulation(options: SimOptions): SimResult {
     drive(node)
   }
 
-  const send = (m: Message) => {
+  const send = (sent: Message) => {
+    const m = options.codec === true ? decodeMessage(encodeMessage(sent)) : sent
     stats.messages++
     if (blocked.has(`${m.from}>${m.to}`) || rng.chance(faults.loss)) {
       stats.dropped++
