@@ -1,3 +1,65 @@
-export * from './errors.js'
+/**
+ * @packageDocumentation
+ *
+ * `@pnet/raft`: Raft consensus for pnet. This release is the core: an I/O-free Raft state machine in the style of
+ * etcd's raft package. The host feeds it messages (`step`), time (`tick`) and requests (`propose`, `readIndex`,
+ * `addServer`, `removeServer`, `transferLeader`) and drains a {@link Ready} of work in a fixed order: persist, then
+ * send, then apply. Nothing here touches a disk, a clock or a socket, so the same code runs in the deterministic
+ * simulator (`@pnet/raft/testing`) and, next, over pnet channels.
+ *
+ * - Elections with randomized timeouts; PreVote and CheckQuorum on by default (a member back from a partition bumps
+ *   no term); leader transfer.
+ * - Replication: batched appends (all proposals between two Readys in one message per follower, one fsync), a
+ *   pipeline per follower with probe/replicate flow control and an in-flight window, fast backtracking by
+ *   conflict term.
+ * - Reads: ReadIndex, batched per heartbeat round, no log write; followers forward to the leader.
+ * - Membership: one server at a time; `addServer` adds a learner the leader promotes once it has caught up.
+ * - Errors: NotLeaderError, ProposalDroppedError, ConfChangeError, ReadDroppedError, TransferError, RaftUsageError,
+ *   RaftDecodeError (codes ERR_NOT_LEADER, ERR_PROPOSAL_DROPPED, ERR_CONF_CHANGE, ERR_READ_DROPPED, ERR_TRANSFER,
+ *   ERR_RAFT_USAGE, ERR_RAFT_DECODE).
+ * - Wire: `encodeMessage` / `decodeMessage` (strict), specified in docs/protocol/raft.md.
+ *
+ * @example
+ * ```ts
+ * import { createRaftCore, DEFAULT_TICK_MS } from '@pnet/raft'
+ *
+ * const core = createRaftCore({ id: 'a', voters: ['a', 'b', 'c'], durable: await storage.load() })
+ * setInterval(() => { core.tick(); drain() }, DEFAULT_TICK_MS)
+ * transport.onMessage(m => { core.step(m); drain() })
+ *
+ * function drain() {
+ *   while (core.hasReady()) {
+ *     const rd = core.ready()
+ *     storage.append(rd.entries); storage.setHardState(rd.hardState); storage.sync() // 1. durable
+ *     for (const m of rd.messages) transport.send(m)                                 // 2. then send
+ *     for (const e of rd.committed) stateMachine.apply(e)                            // 3. then apply
+ *     core.advance(rd)
+ *   }
+ * }
+ * ```
+ */
+
+export { decodeMessage, encodeMessage, MESSAGE_TYPES } from './codec.js'
+export {
+  ConfChangeError,
+  NotLeaderError,
+  ProposalDroppedError,
+  RaftDecodeError,
+  RaftUsageError,
+  ReadDroppedError,
+  TransferError,
+} from './errors.js'
+export { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS, DEFAULT_TICK_MS } from './limits.js'
 export { createRaftCore, type RaftCore, type RaftCoreInit, type RaftStatus } from './raft.js'
-export type * from './types.js'
+export type {
+  ConfChange,
+  DurableState,
+  Entry,
+  HardState,
+  Membership,
+  Message,
+  MessageType,
+  ReadState,
+  Ready,
+  Role,
+} from './types.js'
