@@ -45,12 +45,12 @@ export class ConfChangeError extends Error {
   }
 }
 
-/** A ReadIndex request was refused: too many waiting, or the leader has not committed in its term yet. */
+/** A ReadIndex request was refused: too many reads are waiting for their heartbeat round. */
 export class ReadDroppedError extends Error {
   override readonly name = 'ReadDroppedError'
   readonly code = 'ERR_READ_DROPPED'
-  readonly reason: 'backlog-full' | 'not-ready'
-  constructor(reason: 'backlog-full' | 'not-ready') {
+  readonly reason: 'backlog-full'
+  constructor(reason: 'backlog-full') {
     super(`read dropped: ${reason}`)
     this.reason = reason
   }

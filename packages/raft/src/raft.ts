@@ -173,6 +173,7 @@ class Raft implements RaftCore {
   private readRound = 0
   private confirmedRound = 0
   private pendingReads: PendingRead[] = []
+  private readsBeforeCommit: { id: number; from: string }[] = []
   private readRoundDue = false
   private nextReadId = 1
 
@@ -310,6 +311,7 @@ class Raft implements RaftCore {
     this.progress.clear()
     this.transferee = ''
     this.pendingReads = []
+    this.readsBeforeCommit = []
     this.readRoundDue = false
     this.readRound = 0
     this.confirmedRound = 0
@@ -472,6 +474,9 @@ class Raft implements RaftCore {
     if (candidate > this.commit && this.termAt(candidate) === this.term) {
       this.commit = candidate
       this.applyConfTo(this.commit)
+      const held = this.readsBeforeCommit
+      this.readsBeforeCommit = []
+      for (const r of held) this.handleRead(r.from, r.id)
       return true
     }
     return false
@@ -708,16 +713,17 @@ class Raft implements RaftCore {
       reply(this.commit)
       return
     }
+    if (this.pendingReads.length + this.readsBeforeCommit.length >= MAX_PENDING_READS) {
+      if (from === this.id) throw new ReadDroppedError('backlog-full')
+      return
+    }
     if (this.termAt(this.commit) !== this.term) {
-      if (from === this.id) throw new ReadDroppedError('not-ready')
+      // a new leader does not know the commit index until its own no-op commits: hold the read until then
+      this.readsBeforeCommit.push({ id, from })
       return
     }
     if (this.voters.size === 1 && this.voters.has(this.id)) {
       reply(this.commit)
-      return
-    }
-    if (this.pendingReads.length >= MAX_PENDING_READS) {
-      if (from === this.id) throw new ReadDroppedError('backlog-full')
       return
     }
     this.pendingReads.push({ id, from, index: this.commit, round: 0 })

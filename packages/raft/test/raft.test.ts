@@ -285,7 +285,7 @@ describe('ReadIndex', () => {
     expect(net.reads.get('a')).toEqual([])
   })
 
-  it('refuses before the leader has committed in its term, and without a known leader', () => {
+  it('is held until a new leader has committed in its term, and refused without a known leader', () => {
     const a = createRaftCore({ id: 'a', voters: ['a', 'b', 'c'], random: () => 0 })
     expect(() => a.readIndex()).toThrow(NotLeaderError)
     // a wins with b's votes, but its no-op of term 1 has not committed yet
@@ -293,7 +293,19 @@ describe('ReadIndex', () => {
     a.step(blankMessage('PreVoteResp', 'b', 'a', 1))
     a.step(blankMessage('VoteResp', 'b', 'a', 1))
     expect(a.status().role).toBe('leader')
-    expect(() => a.readIndex()).toThrow(expect.objectContaining({ name: 'ReadDroppedError', reason: 'not-ready' }))
+    const id = a.readIndex()
+    let rd = a.ready()
+    expect(rd.readStates).toEqual([])
+    a.advance(rd)
+    // b acknowledges the no-op (index 1): it commits, and the held read starts its heartbeat round
+    a.step({ ...blankMessage('AppResp', 'b', 'a', 1), index: 1 })
+    rd = a.ready()
+    const heartbeat = rd.messages.find(m => m.type === 'Heartbeat' && m.to === 'b')!
+    a.advance(rd)
+    a.step({ ...blankMessage('HeartbeatResp', 'b', 'a', 1), context: heartbeat.context })
+    rd = a.ready()
+    expect(rd.readStates).toEqual([{ id, index: 1 }])
+    a.advance(rd)
   })
 })
 
