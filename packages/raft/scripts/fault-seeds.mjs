@@ -11,6 +11,8 @@ import { parseArgs } from 'node:util'
 import { runSimulation } from '../dist/testing.js'
 
 const { values } = parseArgs({
+  // `pnpm run fault-seeds -- --seed 3` passes the `--` through
+  args: process.argv.slice(2).filter(a => a !== '--'),
   options: {
     seed: { type: 'string' },
     from: { type: 'string', default: '1' },
@@ -18,6 +20,8 @@ const { values } = parseArgs({
     trace: { type: 'boolean', default: false },
     unsafe: { type: 'string' },
     duration: { type: 'string' },
+    members: { type: 'string' },
+    codec: { type: 'boolean', default: false },
   },
 })
 const seeds =
@@ -31,7 +35,8 @@ let ops = 0
 let ambiguous = 0
 const started = Date.now()
 for (const seed of seeds) {
-  const r = runSimulation({ seed, unsafe, durationMs, trace: values.trace })
+  const members = values.members === undefined ? undefined : Number(values.members)
+  const r = runSimulation({ seed, unsafe, durationMs, members, codec: values.codec, trace: values.trace })
   ops += r.history.length
   ambiguous += r.stats.ambiguous
   if (values.trace) for (const line of r.trace) console.log(line)
