@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   checkLinearizable,
+  createRng,
   type KvInput,
   type KvOperation,
   type KvOutput,
@@ -191,5 +192,65 @@ describe('linearizability checker: histories from deliberately broken builds', (
       if (r.check.result === 'illegal') caught.push(seed)
     }
     expect(caught.length).toBeGreaterThan(0)
+  })
+})
+
+describe('linearizability checker against brute force', () => {
+  /** every order consistent with real time, every choice of which ambiguous operations happened */
+  function bruteForce(ops: KvOperation[]): boolean {
+    const n = ops.length
+    const used = new Array<boolean>(n).fill(false)
+    const search = (state: string | null, placed: number): boolean => {
+      // done when every operation that returned is placed (the remaining ambiguous ones never happened)
+      if (ops.every((op, i) => used[i] || op.return === undefined)) return true
+      for (let i = 0; i < n; i++) {
+        if (used[i]) continue
+        const op = ops[i]!
+        // op may go next only if no unplaced operation returned before op was called
+        if (ops.some((o, j) => !used[j] && j !== i && o.return !== undefined && o.return < op.call)) continue
+        const r = kvModel.step(state, op.input, op.output)
+        if (!r.ok) continue
+        used[i] = true
+        if (search(r.state, placed + 1)) return true
+        used[i] = false
+      }
+      return false
+    }
+    return search(null, 0)
+  }
+
+  it('agrees on 3,000 random small histories (one key, overlapping calls, ambiguous writes)', () => {
+    const rng = createRng(99)
+    const values = ['a', 'b', null] as const
+    let illegal = 0
+    for (let round = 0; round < 3000; round++) {
+      const ops: KvOperation[] = []
+      const n = rng.int(1, 6)
+      for (let i = 0; i < n; i++) {
+        const call = rng.int(0, 20)
+        const ambiguous = rng.chance(0.15)
+        const ret = ambiguous ? undefined : call + rng.int(0, 8)
+        const kind = rng.int(0, 2)
+        let input: KvInput
+        let output: KvOutput | undefined
+        if (kind === 0) {
+          input = put('x', rng.pick(['a', 'b']))
+          output = {}
+        } else if (kind === 1) {
+          input = get('x')
+          output = { value: rng.pick(values) }
+        } else {
+          input = cas('x', rng.pick(values), rng.pick(['a', 'b']))
+          output = { ok: rng.chance(0.5) }
+        }
+        if (ambiguous && kind === 1) continue // an unanswered read carries no information
+        ops.push({ client: i, input, call, return: ret, output: ambiguous ? undefined : output })
+      }
+      const expected = bruteForce(ops)
+      const got = checkLinearizable(kvModel, ops).result
+      if (!expected) illegal++
+      expect([round, got]).toEqual([round, expected ? 'ok' : 'illegal'])
+    }
+    expect(illegal).toBeGreaterThan(300) // both outcomes are well represented
   })
 })
