@@ -12,7 +12,7 @@ import {
   MAX_VARINT_BYTES,
   WIRE_VERSION,
 } from './limits.js'
-import type { ConfChange, Entry, Message, MessageType } from './types.js'
+import type { ConfChange, Entry, HardState, Message, MessageType } from './types.js'
 
 /** Type codes on the wire; the order is part of the protocol. */
 export const MESSAGE_TYPES: readonly MessageType[] = [
@@ -150,6 +150,39 @@ export function encodeMessage(m: Message): Uint8Array {
   for (const e of m.entries) writeEntry(w, e)
   if (w.length > MAX_MESSAGE_BYTES) throw new RangeError(`message of ${w.length} bytes exceeds ${MAX_MESSAGE_BYTES}`)
   return w.done()
+}
+
+/** Encode one entry alone (the storage format's entry record payload). */
+export function encodeEntry(e: Entry): Uint8Array {
+  const w = new Writer()
+  writeEntry(w, e)
+  return w.done()
+}
+
+/** Decode one entry alone, strictly (no trailing bytes). */
+export function decodeEntry(bytes: Uint8Array): Entry {
+  const r: Reader = new Reader(bytes)
+  const e = readEntry(r)
+  r.end()
+  return e
+}
+
+/** Encode a hard state (the storage format's hard-state record payload). */
+export function encodeHardState(h: HardState): Uint8Array {
+  const w = new Writer()
+  w.uvarint(h.term)
+  w.string(h.vote)
+  w.uvarint(h.commit)
+  return w.done()
+}
+
+export function decodeHardState(bytes: Uint8Array): HardState {
+  const r: Reader = new Reader(bytes)
+  const term = r.uvarint()
+  const vote = r.string(MAX_MEMBER_ID_BYTES, 'vote')
+  const commit = r.uvarint()
+  r.end()
+  return { term, vote, commit }
 }
 
 function writeEntry(w: Writer, e: Entry): void {

@@ -18,6 +18,8 @@
  *   RaftDecodeError (codes ERR_NOT_LEADER, ERR_PROPOSAL_DROPPED, ERR_CONF_CHANGE, ERR_READ_DROPPED, ERR_TRANSFER,
  *   ERR_RAFT_USAGE, ERR_RAFT_DECODE).
  * - Wire: `encodeMessage` / `decodeMessage` (strict), specified in docs/protocol/raft.md.
+ * - Storage records: `encodeReadyRecords` (entries, then hard state, CRC-32C each) and `recoverLog` (stops at and
+ *   reports a torn or corrupt tail); the file and its fsync belong to the disk storage, next.
  *
  * @example
  * ```ts
@@ -63,3 +65,4 @@ export type {
   Ready,
   Role,
 } from './types.js'
+export { crc32c, encodeReadyRecords, type Recovered, recoverLog } from './wal.js'

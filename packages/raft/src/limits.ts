@@ -64,3 +64,6 @@ export const WIRE_VERSION = 1
 
 /** A varint longer than this is malformed: 8 bytes of 7 bits hold any safe integer (2^53 − 1). */
 export const MAX_VARINT_BYTES = 8
+
+/** One storage record (an entry or the hard state) with its framing: the largest entry plus headers, with room. */
+export const MAX_RECORD_BYTES = MAX_ENTRY_BYTES + 64 * 1024

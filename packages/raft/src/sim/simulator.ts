@@ -11,9 +11,17 @@ import { type CheckResult, checkLinearizable } from '../checker/linearizability.
 import { decodeMessage, encodeMessage } from '../codec.js'
 import { NotLeaderError } from '../errors.js'
 import { createRaftCore, type RaftCore, type RaftCoreInit } from '../raft.js'
-import type { Entry, HardState, Message, Ready } from '../types.js'
+import type { DurableState, Entry, HardState, Message, Ready } from '../types.js'
+import { encodeReadyRecords, recoverLog } from '../wal.js'
 import { EventQueue } from './event-queue.js'
-import { checkLogMatching, createInvariantState, type InvariantState, onApplied, onLeader } from './invariants.js'
+import {
+  checkLogMatching,
+  createInvariantState,
+  type InvariantState,
+  onApplied,
+  onLeader,
+  sameEntry,
+} from './invariants.js'
 import { createRng, type Rng } from './random.js'
 
 export interface SimFaults {
@@ -123,8 +131,18 @@ interface SimNode {
   readyReads: { index: number; pending: PendingOp }[]
   pausedUntil: number
   inbox: Message[]
+  /** the member's write-ahead log, as appended (chunks); recovery reads it back on restart */
+  wal: Uint8Array[]
+  tornSinceStart: boolean
   clientQueue: (() => void)[]
   rng: Rng
+}
+
+function sameDurable(a: DurableState, b: DurableState): boolean {
+  const h = a.hardState
+  const k = b.hardState
+  if (h.term !== k.term || h.vote !== k.vote || h.commit !== k.commit) return false
+  return a.entries.length === b.entries.length && a.entries.every((e, i) => sameEntry(e, b.entries[i]!))
 }
 
 /**
@@ -197,6 +215,8 @@ export function runSimulation(options: SimOptions): SimResult {
       readyReads: [],
       pausedUntil: 0,
       inbox: [],
+      wal: [],
+      tornSinceStart: false,
       clientQueue: [],
       rng: rng.fork(),
     }
@@ -295,21 +315,20 @@ export function runSimulation(options: SimOptions): SimResult {
     while (core.hasReady()) {
       const rd: Ready = core.ready()
       // 1. durable first: entries, then the hard state (so a durable commit index never outruns durable entries)
+      const records = encodeReadyRecords(rd.hardState, rd.entries)
       if (faultsActive() && faults.crashes && rng.chance(faults.tornWrite)) {
-        // the process dies mid-write: a prefix of the records reaches the disk, nothing is sent or applied
-        const kept = rng.int(0, rd.entries.length)
-        if (kept > 0) {
-          node.durable.entries.length = rd.entries[0]!.index - 1
-          for (const e of rd.entries.slice(0, kept)) node.durable.entries.push(e)
-        }
-        if (kept === rd.entries.length && rd.hardState !== undefined && rng.chance(0.5)) {
-          node.durable.hardState = { ...rd.hardState }
-        }
-        log(`torn write: ${node.id} dies after ${kept}/${rd.entries.length} entries`)
+        // the process dies mid-write: a prefix of the bytes reaches the disk, perhaps with garbage in the last
+        // sector; nothing is sent or applied. Recovery must find the tear by checksum and truncate it.
+        const kept = records.slice(0, rng.int(0, records.length))
+        if (kept.length > 0 && rng.chance(0.3)) kept[rng.int(Math.max(0, kept.length - 512), kept.length - 1)]! ^= 0xff
+        node.wal.push(kept)
+        node.tornSinceStart = true
+        log(`torn write: ${node.id} dies after ${kept.length}/${records.length} bytes of a Ready`)
         crash(node)
         q.after(rng.int(100, 1500), () => restart(node))
         return
       }
+      if (records.length > 0) node.wal.push(records)
       if (rd.entries.length > 0) {
         node.durable.entries.length = rd.entries[0]!.index - 1
         for (const e of rd.entries) node.durable.entries.push(e)
@@ -468,6 +487,27 @@ export function runSimulation(options: SimOptions): SimResult {
   const restart = (node: SimNode) => {
     if (node.core !== undefined) return
     log(`restart ${node.id}`)
+    const bytes = new Uint8Array(node.wal.reduce((n, c) => n + c.length, 0))
+    let at = 0
+    for (const c of node.wal) {
+      bytes.set(c, at)
+      at += c.length
+    }
+    const recovered = recoverLog(bytes)
+    node.wal = [bytes.subarray(0, recovered.validLength)]
+    if (!node.tornSinceStart && !sameDurable(recovered.state, node.durable)) {
+      inv.violations.push(`storage: ${node.id} recovered a different state from its log than it persisted`)
+    }
+    if (
+      node.tornSinceStart &&
+      recovered.stopped === undefined &&
+      bytes.length > 0 &&
+      recovered.validLength !== bytes.length
+    ) {
+      inv.violations.push(`storage: ${node.id} recovery stopped early without saying why`)
+    }
+    node.tornSinceStart = false
+    node.durable = recovered.state
     node.core = newCore(node)
     drive(node)
   }
