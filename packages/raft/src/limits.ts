@@ -67,3 +67,14 @@ export const MAX_VARINT_BYTES = 8
 
 /** One storage record (an entry or the hard state) with its framing: the largest entry plus headers, with room. */
 export const MAX_RECORD_BYTES = MAX_ENTRY_BYTES + 64 * 1024
+
+// ---- testing tools (@pnet/raft/testing)
+
+/** Checker search steps per partition before it answers 'unknown': enough for a few hundred concurrent ops on one key. */
+export const DEFAULT_MAX_CHECK_STEPS = 5_000_000
+
+/** After the simulator's faults stop, clients keep going this long: enough for an election and a few operations. */
+export const FAULT_FREE_TAIL_MS = 1500
+
+/** Invariant violations kept per simulated run: the first few say what went wrong; thousands would only slow it. */
+export const MAX_VIOLATIONS = 20

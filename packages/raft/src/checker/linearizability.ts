@@ -8,6 +8,10 @@
  * outcome the state allows.
  */
 
+import { DEFAULT_MAX_CHECK_STEPS } from '../limits.js'
+
+export { DEFAULT_MAX_CHECK_STEPS }
+
 export interface Operation<I, O> {
   /** the client (process) that issued it; each client has at most one operation open at a time */
   client: number
@@ -46,9 +50,6 @@ export interface CheckOptions {
   /** search steps per partition before giving up with 'unknown' */
   maxSteps?: number
 }
-
-/** Search steps per partition by default: enough for a few hundred concurrent operations on one key. */
-export const DEFAULT_MAX_CHECK_STEPS = 5_000_000
 
 interface Node {
   call: boolean

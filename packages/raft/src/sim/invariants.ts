@@ -5,6 +5,7 @@
  * - leader completeness: a leader's log holds every entry committed before its term;
  * - state machine safety: no two members apply different entries at the same index.
  */
+import { MAX_VIOLATIONS } from '../limits.js'
 import type { Entry } from '../types.js'
 
 export interface InvariantState {
@@ -13,9 +14,6 @@ export interface InvariantState {
   committed: (Entry | undefined)[]
   violations: string[]
 }
-
-/** Violations kept per run: the first few say what went wrong; thousands would only slow the run. */
-const MAX_VIOLATIONS = 20
 
 export function createInvariantState(): InvariantState {
   return { leaders: new Map(), committed: [], violations: [] }

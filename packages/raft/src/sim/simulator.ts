@@ -10,6 +10,7 @@ import { type KvInput, type KvOperation, type KvOutput, kvModel } from '../check
 import { type CheckResult, checkLinearizable } from '../checker/linearizability.js'
 import { decodeMessage, encodeMessage } from '../codec.js'
 import { NotLeaderError } from '../errors.js'
+import { FAULT_FREE_TAIL_MS } from '../limits.js'
 import { createRaftCore, type RaftCore, type RaftCoreInit } from '../raft.js'
 import type { DurableState, Entry, HardState, Message, Ready } from '../types.js'
 import { encodeReadyRecords, recoverLog } from '../wal.js'
@@ -88,8 +89,7 @@ export interface SimResult {
   trace: string[]
 }
 
-/** After the faults stop, clients keep going this long: enough for an election and a few operations. */
-export const FAULT_FREE_TAIL_MS = 1500
+export { FAULT_FREE_TAIL_MS }
 
 export const DEFAULT_SIM_FAULTS: SimFaults = {
   loss: 0.02,
