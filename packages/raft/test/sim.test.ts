@@ -13,6 +13,7 @@ function runSeeds(from: number, count: number, options: Omit<SimOptions, 'seed'>
     elections: 0,
     crashes: 0,
     confChanges: 0,
+    confCommitted: 0,
     dropped: 0,
     recovered: 0,
   }
@@ -29,6 +30,7 @@ function runSeeds(from: number, count: number, options: Omit<SimOptions, 'seed'>
     totals.elections += r.stats.elections
     totals.crashes += r.stats.crashes
     totals.confChanges += r.stats.confChanges
+    totals.confCommitted += r.stats.confCommitted
     totals.dropped += r.stats.dropped
     if (r.stats.okAfterHeal > 0) totals.recovered++
   }
@@ -38,10 +40,12 @@ function runSeeds(from: number, count: number, options: Omit<SimOptions, 'seed'>
 describe('seeded fault runs', () => {
   it('120 seeds, 5 members, every fault: zero invariant violations, every history linearizable, the group recovers', () => {
     const { failures, totals } = runSeeds(1, 120)
+    console.log('120 seeds:', totals)
     expect(failures).toEqual([])
     // the runs really exercised faults (a simulator that never fails anything proves nothing)
     expect(totals.crashes).toBeGreaterThan(100)
     expect(totals.confChanges).toBeGreaterThan(50)
+    expect(totals.confCommitted).toBeGreaterThan(50)
     expect(totals.ambiguous).toBeGreaterThan(100)
     expect(totals.elections).toBeGreaterThan(300)
     expect(totals.ok).toBeGreaterThan(20_000)

@@ -82,7 +82,10 @@ export interface SimResult {
     dropped: number
     elections: number
     crashes: number
+    /** membership changes proposed */
     confChanges: number
+    /** membership changes committed (including the leaders' automatic promotions) */
+    confCommitted: number
     maxTerm: number
     maxCommit: number
   }
@@ -178,6 +181,7 @@ export function runSimulation(options: SimOptions): SimResult {
     elections: 0,
     crashes: 0,
     confChanges: 0,
+    confCommitted: 0,
     maxTerm: 0,
     maxCommit: 0,
   }
@@ -346,6 +350,7 @@ export function runSimulation(options: SimOptions): SimResult {
       for (const m of rd.messages) send(m)
       // 3. then apply
       for (const e of rd.committed) {
+        if (e.conf !== undefined && inv.committed[e.index] === undefined) stats.confCommitted++
         onApplied(inv, node.id, e)
         applyEntry(node, e)
       }
