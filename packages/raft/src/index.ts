@@ -23,21 +23,33 @@
  *
  * @example
  * ```ts
- * import { createRaftCore, DEFAULT_TICK_MS } from '@pnet/raft'
+ * import { createRaftCore } from '@pnet/raft'
  *
- * const core = createRaftCore({ id: 'a', voters: ['a', 'b', 'c'], durable: await storage.load() })
- * setInterval(() => { core.tick(); drain() }, DEFAULT_TICK_MS)
- * transport.onMessage(m => { core.step(m); drain() })
- *
- * function drain() {
- *   while (core.hasReady()) {
- *     const rd = core.ready()
- *     storage.append(rd.entries); storage.setHardState(rd.hardState); storage.sync() // 1. durable
- *     for (const m of rd.messages) transport.send(m)                                 // 2. then send
- *     for (const e of rd.committed) stateMachine.apply(e)                            // 3. then apply
- *     core.advance(rd)
+ * // three members in one process, messages passed by hand (a real host persists each Ready before sending)
+ * const ids = ['a', 'b', 'c']
+ * const cores = new Map(ids.map(id => [id, createRaftCore({ id, voters: ids })]))
+ * const applied: string[] = []
+ * const pump = () => {
+ *   for (let busy = true; busy; ) {
+ *     busy = false
+ *     const inbox = []
+ *     for (const [id, core] of cores) {
+ *       while (core.hasReady()) {
+ *         busy = true
+ *         const rd = core.ready()
+ *         inbox.push(...rd.messages)
+ *         for (const e of rd.committed) if (e.data.length > 0) applied.push(`${id}: ${new TextDecoder().decode(e.data)}`)
+ *         core.advance(rd)
+ *       }
+ *     }
+ *     for (const m of inbox) cores.get(m.to)!.step(m)
  *   }
  * }
+ * cores.get('a')!.campaign()
+ * pump()
+ * cores.get('a')!.propose(new TextEncoder().encode('hello'))
+ * pump()
+ * console.log(applied.sort()) // [ 'a: hello', 'b: hello', 'c: hello' ]
  * ```
  */
 
