@@ -329,6 +329,28 @@ describe('membership', () => {
     expect(conf).toEqual(['add-learner', 'promote'])
   })
 
+  it('a learner that has not caught up is not promoted, and does not count toward the quorum meanwhile', () => {
+    const net = new Net(['a', 'b', 'c'])
+    net.elect('a')
+    for (let i = 0; i < 5; i++) net.propose('a', `p${i}`)
+    net.cores.set('d', createRaftCore({ id: 'd', voters: ['a', 'b', 'c'], random: () => 0 }))
+    net.durable.set('d', { hardState: { term: 0, vote: '', commit: 0 }, entries: [] })
+    net.applied.set('d', [])
+    net.reads.set('d', [])
+    net.blocked.add('a>d')
+    net.core('a').addServer('d')
+    net.drain()
+    net.tickAll(10)
+    expect(net.core('a').status().membership).toEqual({ voters: ['a', 'b', 'c'], learners: ['d'] })
+    net.isolate('c') // with d a learner, a and b are still a quorum of three
+    net.blocked.add('a>d')
+    net.propose('a', 'while d lags')
+    expect(net.appliedText('b')).toContain('while d lags')
+    net.heal()
+    net.tickAll(3)
+    expect(net.core('a').status().membership).toEqual({ voters: ['a', 'b', 'c', 'd'], learners: [] })
+  })
+
   it('one change at a time: a second change while one is uncommitted is refused', () => {
     const net = new Net(['a', 'b', 'c'])
     net.elect('a')
