@@ -131,7 +131,7 @@ describe('ops-agent artifact', () => {
     await symlink(join(top, 'bin', 'ops-agent'), link)
     const r = await runFile(link, ['--help'])
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout).toContain('usage: ops-agent')
+    expect(r.stdout).toContain('Usage: ops-agent [options] [command]')
   })
 
   it('without the QUIC package tcp still works and quic:// fails naming the address and the transports there are', async () => {
