@@ -10,7 +10,7 @@
  */
 
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { ChannelContext } from '@pnet/channel'
+import { type ChannelContext, NoSuchChannelError } from '@pnet/channel'
 import type { Chunk, Stream } from '@pnet/network'
 import type { Node } from '@pnet/node'
 import {
@@ -365,7 +365,8 @@ export class FanOut {
       stream?.abort(err instanceof Error ? err : new Error(String(err)))
       const code = (err as { code?: string }).code
       if (cut.aborted) failAll(PushTreeCode.LINK_FAILED, (cut.reason as Error).message)
-      else if (code === 'NO_SUCH_CHANNEL') failAll(PushTreeCode.UNSUPPORTED, `${hop} has no ${PUSH_TREE_CHANNEL}`)
+      else if (err instanceof NoSuchChannelError || code === 'ERR_NO_SUCH_CHANNEL')
+        failAll(PushTreeCode.UNSUPPORTED, `${hop} has no ${PUSH_TREE_CHANNEL}`)
       else if (init.signal.aborted) failAll(PushTreeCode.LINK_FAILED, `push stream through ${hop} timed out`)
       else failAll(PushTreeCode.LINK_FAILED, `push stream through ${hop}: ${(err as Error).message}`)
     } finally {
