@@ -104,7 +104,8 @@ describe.skipIf(!ROOT)(`scenario 6: security${NEEDS_ROOT}`, () => {
     const job = await signJob(key, {
       kind: 'exec',
       targets: [a0.id],
-      command: { argv: ['sh', '-c', `echo once >> ${marker}`] },
+      // a real timeout: without one the agent killed the command ~140 ms in, before sh had written on a loaded machine
+      command: { argv: ['sh', '-c', `echo once >> ${marker}`], timeoutMs: 30_000, killGraceMs: 1_000 },
     } as Parameters<typeof signJob>[1])
     const send = (bytes: Uint8Array, targets: string[]) =>
       attacker.command({
