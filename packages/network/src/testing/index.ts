@@ -13,3 +13,4 @@
  */
 export { type ConformanceTarget, transportConformance } from './conformance.js'
 export * from './helpers.js'
+export { type CodeBlock, type ErrorClass, errorConvention, readmeExamples, tsBlocks } from './suites.js'
